@@ -20,6 +20,10 @@ class ImageTooLarge(Exception):
     """An image exceeded the byte cap before it was read whole."""
 
 
+class DetectionFailed(Exception):
+    """A detector could not examine an event (an unreadable image): a failure, not a no."""
+
+
 class ImageSource(Protocol):
     """Lazy, size-capped access to an event's image bytes.
 
@@ -27,7 +31,8 @@ class ImageSource(Protocol):
     never read an unbounded body (a decompression bomb starts as a big file).
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def read(self, max_bytes: int) -> bytes:
         """Return the bytes, or raise ImageTooLarge once more than max_bytes arrive."""
@@ -75,6 +80,7 @@ class Event:
     id: str
     at: datetime
     text: str = ""
+    alt: tuple[str, ...] = ()
     images: tuple[ImageSource, ...] = ()
     target: str | None = None
     emoji: str | None = None
@@ -127,6 +133,12 @@ class Incident:
     event_key: str | None = None
     link: str | None = None
     matched: str = ""
+    event_at: datetime | None = None
+
+    @property
+    def used_at(self) -> datetime:
+        """When the code was used (the event's time), which is what contacts need to know."""
+        return self.event_at or self.opened_at
 
 
 def utcnow() -> datetime:

@@ -1,0 +1,134 @@
+"""One detector per configured code, built once at start and then pure.
+
+`match(event)` answers with the evidence of a match or None, and raises DetectionFailed
+when it could not look (an unreadable image): the engine must hear about that, not a no.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Protocol
+
+from detectors.image import ImageLimits, ImageMatcher, ImageRefused
+from detectors.phrase import PhraseMatcher
+from watcher.config import Code, Config
+from watcher.models import DetectionFailed, Event, ImageTooLarge
+
+TEXT_KINDS = ("message", "profile", "repost")
+
+
+class Detector(Protocol):
+    needs_threads: bool
+
+    def match(self, event: Event) -> Mapping[str, Any] | None: ...
+
+
+class PhraseDetector:
+    needs_threads = False
+
+    def __init__(self, code: Code) -> None:
+        self._matcher = PhraseMatcher(code.phrase or [], code.tolerance, code.negations,
+                                      code.whole_words)
+
+    def match(self, event: Event) -> Mapping[str, Any] | None:
+        if event.kind not in TEXT_KINDS:
+            return None
+        for source, text in (("text", event.text), *(("alt", a) for a in event.alt)):
+            hit = self._matcher.find(text) if text else None
+            if hit is not None:
+                return {"detector": "phrase", "phrase": hit.phrase, "matched": hit.matched,
+                        "span": [hit.start, hit.end], "distance": hit.distance,
+                        "in": source}
+        return None
+
+
+class ImageDetector:
+    needs_threads = True
+
+    def __init__(self, matcher: ImageMatcher, limits: ImageLimits) -> None:
+        self._matcher = matcher
+        self._limits = limits
+
+    def match(self, event: Event) -> Mapping[str, Any] | None:
+        failures = []
+        for index, image in enumerate(event.images):
+            try:
+                hit = self._matcher.find(image.read(self._limits.max_bytes))
+            except (ImageRefused, ImageTooLarge, OSError) as exc:
+                failures.append(f"image {index}: {exc}")
+                continue
+            if hit is not None:
+                return {"detector": "image", "reference": hit.reference, "method": hit.method,
+                        "distance": hit.distance, "image": index, **hit.details}
+        if failures:
+            raise DetectionFailed("; ".join(failures))
+        return None
+
+
+class ReactionDetector:
+    needs_threads = False
+
+    def __init__(self, code: Code) -> None:
+        assert code.reaction is not None
+        self._on = code.reaction.on.strip()
+        self._emoji = code.reaction.emoji
+
+    def match(self, event: Event) -> Mapping[str, Any] | None:
+        if event.kind != "reaction" or event.removed or event.target != self._on:
+            return None
+        if self._emoji is not None and event.emoji != self._emoji:
+            return None
+        return {"detector": "reaction", "target": event.target, "emoji": event.emoji}
+
+
+class Filtered:
+    """Applies what every code shares: its person and its platforms."""
+
+    def __init__(self, code: Code, inner: Detector) -> None:
+        self.person = code.person
+        self.platforms = set(code.platforms) if code.platforms else None
+        self.inner = inner
+        self.needs_threads = inner.needs_threads
+
+    def applies(self, event: Event) -> bool:
+        return event.person == self.person and (
+            self.platforms is None or event.platform in self.platforms)
+
+    def match(self, event: Event) -> Mapping[str, Any] | None:
+        return self.inner.match(event) if self.applies(event) else None
+
+
+class CodeLoadError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def build_detectors(config: Config, cache: MutableMapping[str, str] | None = None
+                    ) -> tuple[dict[str, Filtered], list[str]]:
+    """Build every code's detector; return them with load-time warnings.
+
+    Raises CodeLoadError naming the TOML key of every reference photo that cannot be used.
+    """
+    limits = ImageLimits(config.watcher.max_image_bytes, config.watcher.max_image_pixels)
+    detectors: dict[str, Filtered] = {}
+    problems: list[str] = []
+    warnings: list[str] = []
+    for name, code in config.codes.items():
+        inner: Detector
+        if code.phrase is not None:
+            inner = PhraseDetector(code)
+        elif code.reaction is not None:
+            inner = ReactionDetector(code)
+        else:
+            try:
+                matcher = ImageMatcher(config.image_paths(name), limits, cache=cache)
+            except ImageRefused as exc:
+                problems.append(f"codes.{name}.image: {exc}")
+                continue
+            warnings.extend(f"codes.{name}.image: {w}" for w in matcher.warnings)
+            inner = ImageDetector(matcher, limits)
+        detectors[name] = Filtered(code, inner)
+    if problems:
+        raise CodeLoadError(problems)
+    return detectors, warnings

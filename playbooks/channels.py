@@ -1,0 +1,86 @@
+"""Where alerts go: one small class per channel, each raising DeliveryError(message, permanent).
+
+Telegram and Signal channels are provided by their connectors; this module holds the
+ones that need no account (console) and Apprise for everything else.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Protocol, TextIO
+
+from watcher.config import Config, SecretRef
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class Channel(Protocol):
+    name: str
+
+    async def send(self, contact: str, address: str, text: str) -> None: ...
+
+
+def addresses(config: Config, contact_key: str) -> list[tuple[str, str]]:
+    """Every (channel, address) on which a contact is reached; secrets stay out of it."""
+    contact = config.contacts[contact_key]
+    out: list[tuple[str, str]] = []
+    if contact.console:
+        out.append(("console", contact_key))
+    if contact.telegram:
+        out.append(("telegram", str(contact.telegram.chat_id)))
+    if contact.signal:
+        out.append(("signal", contact.signal.number))
+    out.extend(("apprise", str(i)) for i in range(len(contact.apprise)))
+    return out
+
+
+class ConsoleChannel:
+    """Prints the alert a contact would receive, clearly marked: the example needs no account."""
+
+    name = "console"
+
+    def __init__(self, config: Config, stream: TextIO | None = None) -> None:
+        self.config = config
+        self.stream = stream
+
+    async def send(self, contact: str, address: str, text: str) -> None:
+        stream = self.stream or sys.stdout
+        name = self.config.contacts[contact].name
+        bar = "=" * 60
+        stream.write(f"{bar}\nALERT to {name} (console channel)\n{text}\n{bar}\n")
+        stream.flush()
+
+
+class AppriseChannel:
+    """E-mail, ntfy, Matrix, SMS gateways, webhooks: every service Apprise speaks."""
+
+    name = "apprise"
+
+    def __init__(self, config: Config, secrets: Mapping[str, str]) -> None:
+        self.config = config
+        self.secrets = secrets
+
+    def url(self, contact: str, address: str) -> str:
+        index = int(address)
+        entry = self.config.contacts[contact].apprise[index]
+        if isinstance(entry, SecretRef):
+            return self.secrets[f"contacts.{contact}.apprise[{index}]"]
+        return entry
+
+    async def send(self, contact: str, address: str, text: str) -> None:
+        import apprise  # heavy import, only when a contact uses it
+
+        client = apprise.Apprise()
+        if not client.add(self.url(contact, address)):
+            raise DeliveryError(f"contacts.{contact}.apprise[{address}] is not a URL Apprise "
+                                "understands", permanent=True)
+        ok = await client.async_notify(body=text, title="Watcher alert")
+        if not ok:
+            raise DeliveryError(f"apprise delivery to contacts.{contact}.apprise[{address}] "
+                                "failed")

@@ -1,0 +1,164 @@
+"""The `watcher` command: a thin layer that turns the library's typed errors into one line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from connectors.replay import LineError, Position, ReplayFile
+from detectors.codes import CodeLoadError, build_detectors
+from playbooks.channels import addresses
+from watcher import config as config_module
+from watcher.app import App, unknown_person
+from watcher.config import Config, ConfigError
+from watcher.engine import detect
+from watcher.store import StoreError
+
+EXIT_BAD_INPUT = 2
+EXIT_RUNTIME = 1
+
+
+class UsageError(Exception):
+    """Bad input from the user: one line on stderr, non-zero exit, never a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watcher", description="A silent alarm: watches feeds for agreed duress codes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="watch until stopped (SIGINT/SIGTERM stop it cleanly)",
+                         description="Watch the configured feeds and run playbooks until "
+                                     "stopped.")
+    run.add_argument("--config", required=True, type=Path, help="the TOML config file")
+    run.add_argument("--once", action="store_true",
+                     help="process what is available, run the steps that are due, and exit")
+    run.add_argument("--database", type=Path,
+                     help="use this database instead of [watcher] database")
+    run.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+
+    check = sub.add_parser("check", help="validate the config and print what it would watch",
+                           description="Validate the config and print what it would watch.")
+    check.add_argument("--config", required=True, type=Path, help="the TOML config file")
+
+    replay = sub.add_parser(
+        "replay", help="run events through the detectors only (no playbook, no database)",
+        description="Run a JSON-lines event file through the detectors. Runs no playbook and "
+                    "touches no database. Exit 0 whether or not anything matched.")
+    replay.add_argument("--config", required=True, type=Path, help="the TOML config file")
+    replay.add_argument("events", type=Path, help="a JSON-lines event file")
+    replay.add_argument("--json", action="store_true",
+                        help="print one JSON object per match and nothing else on stdout")
+    return parser
+
+
+def _load(path: Path) -> Config:
+    return config_module.load(path)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    _, warnings = build_detectors(config)
+    print(f"Config OK: {config.path}")
+    print(f"Database: {config.database}")
+    for key, person in config.people.items():
+        feeds = [p for p in ("telegram", "signal", "bluesky") if getattr(person, p)]
+        print(f"Person {key} ({person.name}): watched on {', '.join(feeds) or 'replay files only'}")
+    for key, code in config.codes.items():
+        kind = code.detector_kinds()[0]
+        print(f"Code {key}: {kind} code for {code.person}, playbook {code.playbook}")
+    for key, contact in config.contacts.items():
+        channels = ", ".join(sorted({c for c, _ in addresses(config, key)}))
+        print(f"Contact {key} ({contact.name}): reached by {channels}")
+    if config.connectors.replay:
+        for name in config.connectors.replay.files:
+            print(f"Replay file: {config.resolve(name)}")
+    for warning in warnings:
+        print(f"warning: {warning}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    detectors, warnings = build_detectors(config)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not args.events.is_file():
+        raise UsageError(f"{args.events}: event file not found")
+    bad = 0
+    for item, position in ReplayFile(args.events).read(Position()):
+        if not isinstance(item, LineError) and (problem := unknown_person(config, item)):
+            item = LineError(args.events, position.line, problem)
+        if isinstance(item, LineError):
+            print(f"error: {item}", file=sys.stderr)
+            bad += 1
+            continue
+        matches, failures = detect(detectors, item)
+        for failure in failures:
+            print(f"error: {args.events}:{position.line}: detection failed: {failure}",
+                  file=sys.stderr)
+        for match in matches:
+            if args.json:
+                print(json.dumps({"code": match.code, "event": match.event_id,
+                                  "person": match.person, "platform": match.platform,
+                                  "at": match.at.isoformat(), "line": position.line,
+                                  "evidence": dict(match.evidence)}, ensure_ascii=False))
+            else:
+                print(f"line {position.line}: code {match.code} matched event {match.event_id} "
+                      f"({match.person}, {match.platform})")
+    return EXIT_BAD_INPUT if bad else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _load(args.config)
+    app = App(config, database=args.database)
+    for warning in app.warnings:
+        logging.getLogger("watcher").warning("%s", warning)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await app.run(once=args.once, stop=stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        app.close()
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CodeLoadError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+if __name__ == "__main__":
+    sys.exit(main())

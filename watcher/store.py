@@ -1,0 +1,269 @@
+"""All durable state in one SQLite file: seen events, cursors, incidents, steps, outbox, health.
+
+One process writes (the watcher's event loop); WAL and a busy timeout keep readers such as
+`watcher status` from ever seeing "database is locked". Every write that must be atomic
+with another goes through `transaction()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from watcher.models import Event, Incident, IncidentState, Match
+
+
+class StoreError(Exception):
+    """The database cannot be opened or written (full disk, read-only file, corruption)."""
+
+
+def ts(moment: datetime) -> str:
+    """A fixed-width UTC timestamp, so that text order is time order in SQL."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE seen_events (key TEXT PRIMARY KEY, feed TEXT NOT NULL, at TEXT NOT NULL,
+                              seen_at TEXT NOT NULL);
+    CREATE INDEX seen_events_seen_at ON seen_events(seen_at);
+    CREATE TABLE cursors (feed TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+    CREATE TABLE incidents (id INTEGER PRIMARY KEY, code TEXT NOT NULL, person TEXT NOT NULL,
+                            state TEXT NOT NULL, drill INTEGER NOT NULL DEFAULT 0,
+                            opened_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                            event_key TEXT, platform TEXT, link TEXT, matched TEXT NOT NULL,
+                            event_at TEXT,
+                            acked_by TEXT, acked_at TEXT);
+    CREATE TABLE matches (id INTEGER PRIMARY KEY, incident_id INTEGER REFERENCES incidents(id),
+                          code TEXT NOT NULL, event_key TEXT NOT NULL, at TEXT NOT NULL,
+                          evidence TEXT NOT NULL);
+    CREATE TABLE runs (incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+                       playbook TEXT NOT NULL, step INTEGER NOT NULL, due_at TEXT NOT NULL,
+                       waiting INTEGER NOT NULL DEFAULT 0, repeats TEXT NOT NULL DEFAULT '{}',
+                       status TEXT NOT NULL);
+    CREATE INDEX runs_due ON runs(status, due_at);
+    CREATE TABLE outbox (id INTEGER PRIMARY KEY, incident_id INTEGER, contact TEXT NOT NULL,
+                         channel TEXT NOT NULL, address TEXT NOT NULL, text TEXT NOT NULL,
+                         status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                         next_try_at TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT,
+                         error TEXT);
+    CREATE INDEX outbox_due ON outbox(status, next_try_at);
+    CREATE TABLE health (feed TEXT PRIMARY KEY, last_ok TEXT, last_event TEXT,
+                         failures INTEGER NOT NULL DEFAULT 0, blind_since TEXT, detail TEXT);
+    """,
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    incident_id: int
+    playbook: str
+    step: int
+    due_at: datetime
+    waiting: bool
+    repeats: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    incident_id: int | None
+    contact: str
+    channel: str
+    address: str
+    text: str
+    attempts: int
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does, so it is never world-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+
+
+class Store:
+    def __init__(self, path: Path | None) -> None:
+        try:
+            if path is None:
+                conn = sqlite3.connect(":memory:")
+            else:
+                _create_private(path)
+                conn = sqlite3.connect(path, timeout=10)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            self.db = sqlite_utils.Database(conn)
+            if path is not None:
+                self.db.enable_wal()
+            conn.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        self.conn = conn
+
+    def _migrate(self) -> None:
+        conn = self.db.conn
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with conn:
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.conn:
+                yield
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"the database cannot be written: {exc}") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- seen events and cursors ------------------------------------------------------
+
+    def seen(self, key: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM seen_events WHERE key = ?", (key,)).fetchone()
+        return row is not None
+
+    def mark_seen(self, event: Event, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO seen_events (key, feed, at, seen_at) VALUES (?, ?, ?, ?)",
+            (event.key, event.feed_name, ts(event.at), ts(now)),
+        )
+
+    def cursor(self, feed: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM cursors WHERE feed = ?", (feed,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_cursor(self, feed: str, value: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO cursors (feed, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(feed) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (feed, value, ts(now)),
+        )
+
+    # -- incidents and runs ----------------------------------------------------------
+
+    def open_incident(self, match: Match, playbook: str | None, now: datetime,
+                      drill: bool = False, matched: str = "") -> int:
+        cur = self.conn.execute(
+            "INSERT INTO incidents (code, person, state, drill, opened_at, updated_at, "
+            "event_key, platform, link, matched, event_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (match.code, match.person, IncidentState.OPEN.value, int(drill), ts(now), ts(now),
+             match.event_key, match.platform, match.link, matched, ts(match.at)),
+        )
+        incident_id = int(cur.lastrowid or 0)
+        self.add_match(incident_id, match)
+        if playbook is not None:
+            self.conn.execute(
+                "INSERT INTO runs (incident_id, playbook, step, due_at, status) "
+                "VALUES (?, ?, 0, ?, 'active')",
+                (incident_id, playbook, ts(now)),
+            )
+        return incident_id
+
+    def add_match(self, incident_id: int | None, match: Match) -> None:
+        self.conn.execute(
+            "INSERT INTO matches (incident_id, code, event_key, at, evidence) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (incident_id, match.code, match.event_key, ts(match.at),
+             json.dumps(dict(match.evidence), sort_keys=True, default=str)),
+        )
+
+    def incident(self, incident_id: int) -> Incident | None:
+        row = self.conn.execute(
+            "SELECT id, code, person, state, opened_at, drill, event_key, link, matched, event_at "
+            "FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            return None
+        return Incident(int(row[0]), row[1], row[2], IncidentState(row[3]), from_ts(row[4]),
+                        bool(row[5]), row[6], row[7], row[8],
+                        from_ts(row[9]) if row[9] else None)
+
+    def incidents(self, state: IncidentState | None = None) -> list[Incident]:
+        query = "SELECT id FROM incidents" + (" WHERE state = ?" if state else "") + " ORDER BY id"
+        ids = [int(r[0]) for r in self.conn.execute(query, (state.value,) if state else ())]
+        return [i for i in (self.incident(n) for n in ids) if i is not None]
+
+    def set_incident_state(self, incident_id: int, state: IncidentState, now: datetime) -> None:
+        self.conn.execute("UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?",
+                          (state.value, ts(now), incident_id))
+
+    def due_runs(self, now: datetime, limit: int = 100) -> list[Run]:
+        rows = self.conn.execute(
+            "SELECT incident_id, playbook, step, due_at, waiting, repeats FROM runs "
+            "WHERE status = 'active' AND due_at <= ? ORDER BY due_at LIMIT ?",
+            (ts(now), limit)).fetchall()
+        return [Run(int(r[0]), r[1], int(r[2]), from_ts(r[3]), bool(r[4]), json.loads(r[5]))
+                for r in rows]
+
+    def next_due(self) -> datetime | None:
+        row = self.conn.execute(
+            "SELECT MIN(due_at) FROM (SELECT due_at FROM runs WHERE status = 'active' "
+            "UNION ALL SELECT next_try_at FROM outbox WHERE status = 'pending')").fetchone()
+        return None if row is None or row[0] is None else from_ts(row[0])
+
+    def update_run(self, incident_id: int, *, step: int, due_at: datetime, waiting: bool,
+                   repeats: Mapping[str, int], status: str = "active") -> None:
+        self.conn.execute(
+            "UPDATE runs SET step = ?, due_at = ?, waiting = ?, repeats = ?, status = ? "
+            "WHERE incident_id = ?",
+            (step, ts(due_at), int(waiting), json.dumps(dict(repeats)), status, incident_id))
+
+    def pending_runs(self) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'active'").fetchone()
+        return int(row[0])
+
+    # -- outbox ----------------------------------------------------------------------
+
+    def enqueue(self, incident_id: int | None, contact: str, channel: str, address: str,
+                text: str, now: datetime) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO outbox (incident_id, contact, channel, address, text, status, "
+            "next_try_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (incident_id, contact, channel, address, text, ts(now), ts(now)))
+        return int(cur.lastrowid or 0)
+
+    def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        rows = self.conn.execute(
+            "SELECT id, incident_id, contact, channel, address, text, attempts FROM outbox "
+            "WHERE status = 'pending' AND next_try_at <= ? ORDER BY id LIMIT ?",
+            (ts(now), limit)).fetchall()
+        return [Delivery(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in rows]
+
+    def delivery_done(self, delivery_id: int, now: datetime) -> None:
+        self.conn.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+            "error = NULL WHERE id = ?", (ts(now), delivery_id))
+
+    def delivery_retry(self, delivery_id: int, error: str, next_try: datetime) -> None:
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, error = ?, next_try_at = ? WHERE id = ?",
+            (error, ts(next_try), delivery_id))
+
+    def delivery_failed(self, delivery_id: int, error: str) -> None:
+        self.conn.execute(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, error = ? WHERE id = ?",
+            (error, delivery_id))
+
+    def deliveries(self, incident_id: int | None = None) -> list[dict[str, Any]]:
+        table = self.db.table("outbox")
+        where = "incident_id = ?" if incident_id is not None else None
+        args = [incident_id] if incident_id is not None else None
+        return [dict(r) for r in table.rows_where(where, args, order_by="id")]
