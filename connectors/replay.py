@@ -71,8 +71,9 @@ def parse_event(obj: Any, base_dir: Path) -> Event:
     kind = _text(obj, "kind") or "message"
     if kind not in EVENT_KINDS:
         raise EventFormatError(f'"kind" must be one of {", ".join(EVENT_KINDS)}')
+    when = _text(obj, "at", required=True) or ""
     try:
-        at = parse_time(_text(obj, "at", required=True) or "")
+        at = parse_time(when)
     except ValueError:
         raise EventFormatError('"at" must be an ISO-8601 time such as '
                                '2026-11-22T14:02:00Z') from None

@@ -68,8 +68,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"Config OK: {config.path}")
     print(f"Database: {config.database}")
     for key, person in config.people.items():
-        feeds = [p for p in ("telegram", "signal", "bluesky") if getattr(person, p)]
-        print(f"Person {key} ({person.name}): watched on {', '.join(feeds) or 'replay files only'}")
+        print(f"Person {key} ({person.name})")
+        for platform in ("telegram", "signal", "bluesky"):
+            if getattr(person, platform) is not None:
+                # Say it plainly: an identity without a running connector is not watched.
+                print(f"warning: people.{key}.{platform}: this version has no {platform} "
+                      f"connector, so {person.name}'s {platform} is NOT watched")
     for key, code in config.codes.items():
         kind = code.detector_kinds()[0]
         print(f"Code {key}: {kind} code for {code.person}, playbook {code.playbook}")

@@ -7,19 +7,28 @@ drop a contact or disarm a code.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import stat
 import string
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 PLATFORMS = ("replay", "telegram", "signal", "bluesky")
 TEMPLATE_FIELDS = frozenset(
@@ -147,7 +156,19 @@ class WaitAckStep(_Strict):
         return value
 
 
-Step = NotifyStep | WaitAckStep
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "notify" in value:
+            return "NotifyStep"
+        if "wait_ack" in value:
+            return "WaitAckStep"
+    return None
+
+
+Step = Annotated[
+    Annotated[NotifyStep, Tag("NotifyStep")] | Annotated[WaitAckStep, Tag("WaitAckStep")],
+    Discriminator(_step_kind),
+]
 
 
 class OnAck(_Strict):
@@ -162,7 +183,6 @@ class Playbook(_Strict):
 
 class ReplayConnector(_Strict):
     files: list[str] = Field(default_factory=list)
-    poll_interval: str = "1s"
 
 
 class Connectors(_Strict):
@@ -181,6 +201,11 @@ class Config:
     playbooks: Mapping[str, Playbook]
     connectors: Connectors
     secrets: Mapping[str, str]
+    declared: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def exists(self, section: str, name: str) -> bool:
+        """Declared in the file, even if its own section had errors (reported there)."""
+        return name in self.declared.get(section, frozenset())
 
     @property
     def base_dir(self) -> Path:
@@ -214,6 +239,37 @@ def _path(parts: Iterable[Any]) -> str:
     return out
 
 
+_TAGGED: dict[Any, type[BaseModel]] = {"NotifyStep": NotifyStep, "WaitAckStep": WaitAckStep}
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _submodel(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _suggest(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """Name the keys that would be accepted there, and the likeliest one meant."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if current is None:
+            return ""
+        if part in _TAGGED:
+            current = _TAGGED[part]
+        elif isinstance(part, str) and part in current.model_fields:
+            current = _submodel(current.model_fields[part].annotation)
+    if current is None:
+        return ""
+    keys = [f.alias or n for n, f in current.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+    hint = f'; did you mean "{close[0]}"?' if close else ""
+    return f"{hint} (known keys: {', '.join(keys)})"
+
+
 def _explain(model: type[BaseModel], prefix: tuple[Any, ...], exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors():
@@ -223,7 +279,10 @@ def _explain(model: type[BaseModel], prefix: tuple[Any, ...], exc: ValidationErr
         where = _path(prefix + loc)
         kind = err["type"]
         if kind == "extra_forbidden":
-            problems.append(f"{where}: unknown key; check its spelling")
+            problems.append(f"{where}: unknown key{_suggest(model, tuple(err['loc']))}")
+        elif kind in ("union_tag_not_found", "union_tag_invalid"):
+            problems.append(f"{where}: a step is either {{ notify = [...], message = \"...\" }} "
+                            "or { wait_ack = \"5m\" }")
         elif kind == "missing":
             problems.append(f"{where}: required key is missing")
         else:
@@ -309,8 +368,11 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     codes = _section(raw, "codes", Code, problems)
     playbooks = _section(raw, "playbooks", Playbook, problems)
     connectors = _one(raw.get("connectors"), "connectors", Connectors, problems)
+    declared = {name: frozenset(raw[name]) for name in ("people", "contacts", "codes",
+                                                         "playbooks")
+                if isinstance(raw.get(name), dict)}
     config = Config(path, watcher or WatcherSection(), people, contacts, codes, playbooks,
-                    connectors or Connectors(), {})
+                    connectors or Connectors(), {}, declared)
     secrets: dict[str, str] = {}
     for check in _CHECKS:
         problems.extend(check(config))
@@ -318,7 +380,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     if problems:
         raise ConfigError(problems)
     return Config(path, config.watcher, people, contacts, codes, playbooks, config.connectors,
-                  secrets)
+                  secrets, declared)
 
 
 def _resolve_secrets(config: Config, environ: Mapping[str, str],
@@ -351,14 +413,11 @@ def _check_watcher(config: Config) -> list[str]:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             problems.append(f'{where}: unknown time zone "{zone}"; use a name like Europe/London')
-    for where, value in [("watcher.tick", config.watcher.tick)] + (
-        [("connectors.replay.poll_interval", config.connectors.replay.poll_interval)]
-        if config.connectors.replay else []
-    ):
-        try:
-            parse_duration(value)
-        except ValueError as exc:
-            problems.append(f"{where}: {exc}")
+    try:
+        if parse_duration(config.watcher.tick).total_seconds() < 1:
+            problems.append("watcher.tick: must be at least 1s")
+    except ValueError as exc:
+        problems.append(f"watcher.tick: {exc}")
     return problems
 
 
@@ -366,18 +425,18 @@ def _check_codes(config: Config) -> list[str]:
     problems = []
     for key, code in config.codes.items():
         where = f"codes.{key}"
-        if code.person not in config.people:
+        if not config.exists("people", code.person):
             problems.append(f'{where}.person: no person "{code.person}"; '
-                            f"{_known('people', config.people)}")
+                            f"{_known('people', config.declared.get('people', ()))}")
         kinds = code.detector_kinds()
         if len(kinds) != 1:
             problems.append(f"{where}: give exactly one of phrase, image or reaction "
                             f"(found {len(kinds)})")
         if code.playbook is None:
             problems.append(f"{where}.playbook: required key is missing")
-        elif code.playbook not in config.playbooks:
+        elif not config.exists("playbooks", code.playbook):
             problems.append(f'{where}.playbook: no playbook "{code.playbook}"; '
-                            f"{_known('playbooks', config.playbooks)}")
+                            f"{_known('playbooks', config.declared.get('playbooks', ()))}")
         if code.phrase is not None and not [p for p in code.phrase if p.strip()]:
             problems.append(f"{where}.phrase: list at least one non-empty phrase")
         for i, image in enumerate(code.image or []):
@@ -425,13 +484,15 @@ def _check_playbooks(config: Config) -> list[str]:
         for where, who, message, per_contact in notifies:
             for j, contact in enumerate(who):
                 if contact not in config.contacts:
+                    if config.exists("contacts", contact):
+                        continue
                     problems.append(f'{where}.notify[{j}]: no contact "{contact}"; '
-                                    f"{_known('contacts', config.contacts)}")
+                                    f"{_known('contacts', config.declared.get('contacts', ()))}")
                     continue
                 text = per_contact.get(contact, message)
-                field = f"messages.{contact}" if contact in per_contact else "message"
+                which = f"messages.{contact}" if contact in per_contact else "message"
                 fields = base | set(config.contacts[contact].fields)
-                problems.extend(_template_problems(f"{where}.{field}", text, fields,
+                problems.extend(_template_problems(f"{where}.{which}", text, fields,
                                                    f"(for contact {contact})"))
             for contact in per_contact:
                 if contact not in who:

@@ -1,0 +1,92 @@
+"""Shared test helpers: configs written to temporary folders, a controllable clock."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+BASE_CONFIG = """
+[watcher]
+database = "watcher.db"
+timezone = "Europe/London"
+
+[people.sam]
+name = "Sam"
+fields = {{ address = "12 Acacia Avenue" }}
+
+[contacts.alex]
+name = "Alex"
+console = true
+
+[contacts.jo]
+name = "Jo"
+console = true
+
+[codes.network-down]
+person = "sam"
+phrase = ["the network went down at work"]
+playbook = "call-police"
+
+[codes.flower]
+person = "sam"
+image = ["flower.jpg"]
+playbook = "check-on-me"
+
+[playbooks.call-police]
+steps = [
+  {{ notify = ["alex", "jo"], \
+message = "{{person}} used the '{{code}}' code at {{time}}: call the police to {{address}}." }},
+  {{ wait_ack = "5m" }},
+  {{ notify = ["jo"], message = "Nobody has confirmed yet for {{person}}." }},
+  {{ wait_ack = "10m", repeat_from = 2, times = 2 }},
+]
+
+[playbooks.check-on-me]
+steps = [ {{ notify = ["alex"], message = "{{person}} posted the flower at {{time}}." }} ]
+
+[connectors.replay]
+files = ["feed.jsonl"]
+{extra}
+"""
+
+
+def write_config(folder: Path, extra: str = "", text: str | None = None) -> Path:
+    """Write a config (the base one plus `extra` TOML) and the reference photo beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLES / "codes" / "flower.jpg", folder / "flower.jpg")
+    path = folder / "config.toml"
+    body = text if text is not None else BASE_CONFIG.format(extra=textwrap.dedent(extra))
+    path.write_text(body, encoding="utf-8")
+    (folder / "feed.jsonl").touch()
+    return path
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    return write_config(tmp_path)
+
+
+class Clock:
+    """A clock the test moves by hand, so timers are tested without sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Callable[[], datetime]:
+    return Clock()
