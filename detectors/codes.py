@@ -74,7 +74,9 @@ class ReactionDetector:
         self._emoji = code.reaction.emoji
 
     def match(self, event: Event) -> Mapping[str, Any] | None:
-        if event.kind != "reaction" or event.removed or event.target != self._on:
+        if event.kind != "reaction" or event.removed:
+            return None
+        if self._on != event.target and self._on not in event.target_aliases:
             return None
         if self._emoji is not None and event.emoji != self._emoji:
             return None

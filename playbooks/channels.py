@@ -11,19 +11,21 @@ from collections.abc import Mapping
 from typing import Protocol, TextIO
 
 from watcher.config import Config, SecretRef
+from watcher.models import DeliveryError
 
-
-class DeliveryError(Exception):
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
+__all__ = ["AppriseChannel", "Channel", "ConsoleChannel", "DeliveryError", "addresses"]
 
 
 class Channel(Protocol):
     name: str
 
-    async def send(self, contact: str, address: str, text: str) -> None: ...
+    async def send(self, contact: str, address: str, text: str,
+                   incident: int | None = None) -> str | None:
+        """Deliver; return the platform's id for the sent message (replies refer to it).
+
+        `incident` lets a channel offer an acknowledge button for that alert.
+        """
+        ...
 
 
 def addresses(config: Config, contact_key: str) -> list[tuple[str, str]]:
@@ -35,7 +37,7 @@ def addresses(config: Config, contact_key: str) -> list[tuple[str, str]]:
     if contact.telegram:
         out.append(("telegram", str(contact.telegram.chat_id)))
     if contact.signal:
-        out.append(("signal", contact.signal.number))
+        out.append(("signal", contact.signal.number or contact.signal.group or ""))
     out.extend(("apprise", str(i)) for i in range(len(contact.apprise)))
     return out
 
@@ -49,12 +51,14 @@ class ConsoleChannel:
         self.config = config
         self.stream = stream
 
-    async def send(self, contact: str, address: str, text: str) -> None:
+    async def send(self, contact: str, address: str, text: str,
+                   incident: int | None = None) -> str | None:
         stream = self.stream or sys.stdout
         name = self.config.contacts[contact].name
         bar = "=" * 60
         stream.write(f"{bar}\nALERT to {name} (console channel)\n{text}\n{bar}\n")
         stream.flush()
+        return None
 
 
 class AppriseChannel:
@@ -73,7 +77,8 @@ class AppriseChannel:
             return self.secrets[f"contacts.{contact}.apprise[{index}]"]
         return entry
 
-    async def send(self, contact: str, address: str, text: str) -> None:
+    async def send(self, contact: str, address: str, text: str,
+                   incident: int | None = None) -> str | None:
         import apprise  # heavy import, only when a contact uses it
 
         client = apprise.Apprise()
@@ -84,3 +89,4 @@ class AppriseChannel:
         if not ok:
             raise DeliveryError(f"apprise delivery to contacts.{contact}.apprise[{address}] "
                                 "failed")
+        return None

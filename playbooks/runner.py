@@ -10,18 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from playbooks.channels import Channel, DeliveryError, addresses
+from playbooks.drills import due_reminders
 from playbooks.templates import incident_fields, render
 from watcher.config import Config, NotifyStep, WaitAckStep, parse_duration
 from watcher.models import IncidentState, utcnow
-from watcher.store import Delivery, Run, Store
+from watcher.store import Delivery, Run, Store, ts
 
 log = logging.getLogger("watcher.playbooks")
 
 SEND_TIMEOUT = 30.0
+DRILL_MARK = "[DRILL - this is a test, no action needed]"
+ACKED = "{acker} is handling {person}'s alert (#{incident}, '{code}' at {time})."
+STOOD_DOWN = "Stand down: {person}'s alert (#{incident}, '{code}') was ended by {by}."
+FALSE_ALL_CLEAR = ("{person} posted the agreed FALSE all-clear: they are NOT safe. "
+                   "Do not stand down; carry on with the plan for alert #{incident}.")
+DRILL_DUE = ("Reminder: a drill of {person}'s '{code}' code is due (last drill: {last}). "
+             "Ask whoever runs the watcher to start one: watcher drill CODE.")
+UNREACHABLE = ("Could not deliver alert #{incident} about {person} to {who} ({detail}). "
+               "Please reach {who} another way.")
 MAX_BACKOFF = timedelta(minutes=10)
 
 
@@ -39,7 +49,7 @@ class PlaybookRunner:
 
     async def tick(self) -> int:
         """Run every step and delivery that is due; return how many things were done."""
-        done = 0
+        done = self._notices() + self._drill_reminders()
         for run in self.store.due_runs(self.clock()):
             self._advance(run)
             done += 1
@@ -81,16 +91,85 @@ class PlaybookRunner:
                               repeats=repeats)
 
     def _notify(self, incident_id: int, step: NotifyStep, now: datetime) -> None:
+        self._send(incident_id, step.notify, step.message, step.messages, now)
+
+    def _send(self, incident_id: int, contacts: Iterable[str], message: str,
+              per_contact: Mapping[str, str], now: datetime, kind: str = "alert",
+              extra: Mapping[str, str] | None = None) -> None:
         incident = self.store.incident(incident_id)
         if incident is None:
             return
         fields = incident_fields(self.config, incident)
-        for contact in step.notify:
-            text = render(step.messages.get(contact, step.message), fields, contact, self.config)
+        for contact in contacts:
+            if contact not in self.config.contacts:
+                continue
+            template = per_contact.get(contact, message)
+            text = render(template, fields, contact, self.config, extra)
             if incident.drill:
-                text = f"[DRILL - this is a test, no action needed] {text}"
+                text = f"{DRILL_MARK} {text}"
             for channel, address in addresses(self.config, contact):
-                self.store.enqueue(incident_id, contact, channel, address, text, now)
+                self.store.enqueue(incident_id, contact, channel, address, text, now, kind)
+
+    def _notices(self) -> int:
+        """Tell contacts what changed: an ack, a stand-down, a false all-clear, a failure."""
+        pending = self.store.pending_notices()
+        for notice_id, incident_id, kind, actor in pending:
+            now = self.clock()
+            with self.store.transaction():
+                self._notice(incident_id, kind, actor or "", now)
+                self.store.notice_done(notice_id)
+        return len(pending)
+
+    def _notice(self, incident_id: int, kind: str, actor: str, now: datetime) -> None:
+        incident = self.store.incident(incident_id)
+        told = self.store.told(incident_id)
+        if incident is None:
+            return
+        book = self.config.playbooks.get(self._playbook(incident.code))
+        if kind == "acknowledged":
+            acker = self._name(actor)
+            if book is not None and book.on_ack is not None:
+                self._send(incident_id, book.on_ack.notify, book.on_ack.message, {}, now,
+                           "notice", {"acker": acker})
+            else:
+                others = [c for c in told if c != actor]
+                self._send(incident_id, others, ACKED, {}, now, "notice", {"acker": acker})
+        elif kind == "stood_down":
+            by = "the stand-down code" if actor.startswith("code:") else self._name(actor)
+            self._send(incident_id, told, STOOD_DOWN, {}, now, "notice", {"by": by})
+        elif kind == "false_all_clear":
+            self._send(incident_id, told, FALSE_ALL_CLEAR, {}, now, "notice")
+        elif kind == "delivery_failed":
+            contact, _, detail = actor.partition("\t")
+            others = [c for c in told if c != contact]
+            self._send(incident_id, others, UNREACHABLE, {}, now, "failure",
+                       {"who": self._name(contact), "detail": detail})
+
+    def _drill_reminders(self) -> int:
+        now = self.clock()
+        due = due_reminders(self.config, self.store, now)
+        for code, last in due:
+            book = self.config.playbooks[self.config.codes[code].playbook or ""]
+            contacts = sorted({c for s in book.steps if isinstance(s, NotifyStep)
+                               for c in s.notify})
+            with self.store.transaction():
+                for contact in contacts:
+                    text = DRILL_DUE.format(code=code, last=last,
+                                            person=self.config.people[
+                                                self.config.codes[code].person].name)
+                    for channel, address in addresses(self.config, contact):
+                        self.store.enqueue(None, contact, channel, address, text, now,
+                                           "reminder")
+                self.store.set_cursor(f"drill-reminder:{code}", ts(now), now)
+        return len(due)
+
+    def _playbook(self, code: str) -> str:
+        found = self.config.codes.get(code)
+        return found.playbook or "" if found else ""
+
+    def _name(self, contact: str) -> str:
+        found = self.config.contacts.get(contact)
+        return found.name if found else contact
 
     async def deliver_due(self) -> int:
         due = self.store.due_deliveries(self.clock())
@@ -103,8 +182,9 @@ class PlaybookRunner:
         try:
             if channel is None:
                 raise DeliveryError(f"channel {delivery.channel} is not running", permanent=False)
-            await asyncio.wait_for(channel.send(delivery.contact, delivery.address,
-                                                delivery.text), SEND_TIMEOUT)
+            incident = delivery.incident_id if delivery.kind == "alert" else None
+            ref = await asyncio.wait_for(channel.send(delivery.contact, delivery.address,
+                                                      delivery.text, incident), SEND_TIMEOUT)
         except DeliveryError as exc:
             self._failed(delivery, exc.message, exc.permanent)
             return
@@ -113,7 +193,7 @@ class PlaybookRunner:
                          permanent=False)
             return
         with self.store.transaction():
-            self.store.delivery_done(delivery.id, self.clock())
+            self.store.delivery_done(delivery.id, self.clock(), ref)
         log.info("delivered alert %s to %s via %s", delivery.id, delivery.contact,
                  delivery.channel)
 
@@ -121,6 +201,11 @@ class PlaybookRunner:
         with self.store.transaction():
             if permanent:
                 self.store.delivery_failed(delivery.id, error)
+                # Tell the others, never silently drop; failures about failures stop here.
+                if delivery.incident_id is not None and delivery.kind != "failure":
+                    self.store.add_notice(delivery.incident_id, "delivery_failed",
+                                          f"{delivery.contact}\t{delivery.channel}: {error}",
+                                          self.clock())
             else:
                 self.store.delivery_retry(delivery.id, error,
                                           self.clock() + backoff(delivery.attempts))

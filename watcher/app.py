@@ -1,25 +1,32 @@
-"""Wiring: config, store, detectors, engine, connectors and playbooks in one asyncio loop."""
+"""Wiring: config, store, detectors, engine, connectors and playbooks in one asyncio loop.
+
+The app is the connectors' Sink: events go to the engine (stored before the connector
+may acknowledge them), contacts' responses to the responder, feed health to the store.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from connectors.base import Connector, ConnectorError
 from connectors.replay import LineError, Position, ReplayFile
 from detectors.codes import build_detectors
 from playbooks.channels import AppriseChannel, Channel, ConsoleChannel
+from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
 from watcher.config import Config, parse_duration
 from watcher.engine import Engine
-from watcher.models import Event, utcnow
+from watcher.models import Event, Response, utcnow
 from watcher.store import Store
 
 log = logging.getLogger("watcher.app")
+RESTART_DELAY = 5.0
 
 
 def unknown_person(config: Config, event: Event) -> str | None:
@@ -29,22 +36,75 @@ def unknown_person(config: Config, event: Event) -> str | None:
     return f'no person "{event.person}" in the config; known people: {known}'
 
 
+def build_connectors(config: Config) -> list[Connector]:
+    """The platform connectors the config asks for (imported only when configured)."""
+    found: list[Connector] = []
+    if config.connectors.telegram is not None:
+        from connectors.telegram import TelegramConnector
+
+        found.append(TelegramConnector(config))
+    if config.connectors.signal is not None:
+        from connectors.signal import SignalConnector
+
+        found.append(SignalConnector(config))
+    if config.connectors.bluesky is not None:
+        from connectors.bluesky import BlueskyConnector
+
+        found.append(BlueskyConnector(config))
+    return found
+
+
 class App:
     def __init__(self, config: Config, database: Path | None = None,
-                 stdout: TextIO | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+                 stdout: TextIO | None = None, clock: Callable[[], datetime] = utcnow,
+                 connectors: Sequence[Connector] | None = None) -> None:
         self.config = config
+        self.clock = clock
         self.store = Store(database or config.database)
         detectors, self.warnings = build_detectors(config)
         self.engine = Engine(config, self.store, detectors, clock)
+        self.connectors = list(build_connectors(config) if connectors is None else connectors)
         self.channels: dict[str, Channel] = {
             "console": ConsoleChannel(config, stdout),
             "apprise": AppriseChannel(config, config.secrets),
         }
+        for connector in self.connectors:
+            if callable(getattr(connector, "send", None)):
+                self.channels[connector.name] = connector  # type: ignore[assignment]
         self.runner = PlaybookRunner(config, self.store, self.channels, clock)
+        self.responder = Responder(config, self.store, clock)
         replay = config.connectors.replay
         files = replay.files if replay else []
         self.replay_files = [ReplayFile(config.resolve(f)) for f in files]
         self.bad_lines: list[LineError] = []
+
+    # -- the Sink the connectors talk to ---------------------------------------------
+
+    async def event(self, event: Event, cursor: tuple[str, str] | None = None) -> None:
+        if unknown_person(self.config, event):
+            return  # connectors only pass configured people; guard against a slip
+        await self.engine.ingest(event, cursor)
+
+    def response(self, response: Response) -> str | None:
+        return self.responder.handle(response)
+
+    def cursor(self, feed: str) -> str | None:
+        return self.store.cursor(feed)
+
+    def save_cursor(self, feed: str, value: str) -> None:
+        with self.store.transaction():
+            self.store.set_cursor(feed, value, self.clock())
+
+    def feed_ok(self, feed: str) -> None:
+        with self.store.transaction():
+            self.store.feed_ok(feed, self.clock())
+
+    def feed_failed(self, feed: str, problem: str, permanent: bool = False) -> None:
+        log.warning("feed %s: %s%s", feed, problem, " (needs attention)" if permanent else "")
+        with self.store.transaction():
+            self.store.feed_failed(feed, problem, self.clock())
+
+    # -- running ---------------------------------------------------------------------
 
     async def poll_replay(self) -> int:
         """Read every whole line added to the replay files since their stored cursors."""
@@ -58,28 +118,72 @@ class App:
                 if isinstance(item, LineError):
                     self.bad_lines.append(item)
                     log.error("skipped bad event line %s", item)
-                    with self.store.transaction():
-                        self.store.set_cursor(*cursor, utcnow())
+                    self.save_cursor(*cursor)
                     continue
                 await self.engine.ingest(item, cursor)
                 count += 1
         return count
 
+    async def _start(self, connector: Connector) -> bool:
+        try:
+            await connector.start(self)
+        except ConnectorError as exc:
+            for feed in connector.feeds() or [connector.name]:
+                self.feed_failed(feed, exc.message, exc.permanent)
+            return False
+        return True
+
+    async def _keep_running(self, connector: Connector, stop: asyncio.Event) -> None:
+        """Start and run a connector until stopped; a failure is reported, then retried."""
+        while not stop.is_set():
+            try:
+                if await self._start(connector):
+                    await connector.run(stop)
+            except ConnectorError as exc:
+                for feed in connector.feeds() or [connector.name]:
+                    self.feed_failed(feed, exc.message, exc.permanent)
+            except Exception:  # a connector bug must not end the watch of the others
+                log.exception("connector %s crashed; restarting it", connector.name)
+            if not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RESTART_DELAY)
+
+    async def settle(self) -> None:
+        """Run every step, notice and delivery that is due now."""
+        while await self.runner.tick():
+            pass
+
     async def run(self, once: bool = False, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        tick = parse_duration(self.config.watcher.tick).total_seconds() or 1.0
+        tick = parse_duration(self.config.watcher.tick).total_seconds()
         log.info("watching %d code(s) for %d person(s)", len(self.config.codes),
                  len(self.config.people))
-        while not stop.is_set():
+        if once:
+            for connector in self.connectors:
+                if await self._start(connector):
+                    await connector.poll_once()
             await self.poll_replay()
-            while await self.runner.tick():
-                # Keep going while steps fall due at once (notify, then the next notify).
-                pass
-            if once:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), tick)
+            await self.settle()
+            log.info("stopped")
+            return
+        tasks = [asyncio.create_task(self._keep_running(c, stop), name=f"connector-{c.name}")
+                 for c in self.connectors]
+        try:
+            while not stop.is_set():
+                await self.poll_replay()
+                await self.settle()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), tick)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
         log.info("stopped")
+
+    async def aclose(self) -> None:
+        for connector in self.connectors:
+            with contextlib.suppress(Exception):
+                await connector.close()
+        self.store.close()
 
     def close(self) -> None:
         self.store.close()

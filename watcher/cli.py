@@ -134,10 +134,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await app.run(once=args.once, stop=stop)
 
-    try:
-        asyncio.run(main())
-    finally:
-        app.close()
+    async def guarded() -> None:
+        try:
+            await main()
+        finally:
+            await app.aclose()
+
+    asyncio.run(guarded())
     return 0
 
 

@@ -79,6 +79,7 @@ class WatcherSection(_Strict):
 
 class TelegramPerson(_Strict):
     user_id: int
+    channels: list[int] = Field(default_factory=list)
 
 
 class SignalPerson(_Strict):
@@ -105,7 +106,8 @@ class TelegramContact(_Strict):
 
 
 class SignalContact(_Strict):
-    number: str
+    number: str | None = None
+    group: str | None = None
 
 
 class Contact(_Strict):
@@ -122,6 +124,57 @@ class ReactionSpec(_Strict):
     emoji: str | None = None
 
 
+class Confirm(_Strict):
+    code: str
+    within: str
+
+    @field_validator("within")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class Checkin(_Strict):
+    every: str | None = None
+    by: str | None = None
+    phrase: list[str] | None = None
+    grace: str = "0s"
+
+    @field_validator("every", "grace")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("by")
+    @classmethod
+    def _time_of_day(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_clock(value)
+        return value
+
+
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_clock(text: str) -> tuple[int, int]:
+    """Parse a time of day written HH:MM."""
+    found = _CLOCK.match(text.strip())
+    if not found:
+        raise ValueError(f'"{text}" is not a time of day; write it like 07:30 or 22:00')
+    return int(found.group(1)), int(found.group(2))
+
+
+def parse_window(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Parse an armed window written HH:MM-HH:MM (it may wrap past midnight)."""
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise ValueError(f'"{text}" is not a window; write it like 22:00-07:00')
+    return parse_clock(start), parse_clock(end)
+
+
 class Code(_Strict):
     person: str
     playbook: str | None = None
@@ -129,13 +182,35 @@ class Code(_Strict):
     phrase: list[str] | None = None
     image: list[str] | None = None
     reaction: ReactionSpec | None = None
+    checkin: Checkin | None = None
+    cooldown: str | None = None
+    armed: list[str] | None = None
+    confirm: Confirm | None = None
+    stand_down: bool = False
+    false_all_clear: bool = False
+    drill_every: str | None = None
     tolerance: Literal["exact", "typos"] | int = "typos"
     whole_words: bool = True
     negations: list[str] = Field(default_factory=list, alias="not")
     description: str = ""
 
+    @field_validator("cooldown", "drill_every")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("armed")
+    @classmethod
+    def _windows(cls, value: list[str] | None) -> list[str] | None:
+        for window in value or []:
+            parse_window(window)
+        return value
+
     def detector_kinds(self) -> list[str]:
-        return [k for k in ("phrase", "image", "reaction") if getattr(self, k) is not None]
+        return [k for k in ("phrase", "image", "reaction", "checkin")
+                if getattr(self, k) is not None]
 
 
 class NotifyStep(_Strict):
@@ -185,8 +260,41 @@ class ReplayConnector(_Strict):
     files: list[str] = Field(default_factory=list)
 
 
+class TelegramConnector(_Strict):
+    token: SecretRef
+    api_url: str = "https://api.telegram.org"
+    chats: list[int] = Field(default_factory=list)
+    poll_timeout: int = Field(default=30, ge=1, le=50)
+    profile_photo_interval: str = "15m"
+
+
+class SignalConnector(_Strict):
+    url: str = "http://127.0.0.1:8080"
+    number: str
+    mode: Literal["auto", "normal", "json-rpc"] = "auto"
+    poll_interval: str = "2s"
+    max_attachment_bytes: int = Field(default=25_000_000, gt=0)
+
+
+class BlueskyLogin(_Strict):
+    handle: str
+    password: SecretRef
+
+
+class BlueskyConnector(_Strict):
+    service: str = "https://bsky.social"
+    plc: str = "https://plc.directory"
+    poll_interval: str = "60s"
+    stream: Literal["off", "jetstream", "firehose"] = "off"
+    jetstream: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    login: BlueskyLogin | None = None
+
+
 class Connectors(_Strict):
     replay: ReplayConnector | None = None
+    telegram: TelegramConnector | None = None
+    signal: SignalConnector | None = None
+    bluesky: BlueskyConnector | None = None
 
 
 @dataclass(frozen=True)
@@ -386,6 +494,18 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
 def _resolve_secrets(config: Config, environ: Mapping[str, str],
                      out: dict[str, str]) -> list[str]:
     problems = []
+    refs: list[tuple[str, SecretRef]] = []
+    if config.connectors.telegram is not None:
+        refs.append(("connectors.telegram.token", config.connectors.telegram.token))
+    if config.connectors.bluesky is not None and config.connectors.bluesky.login is not None:
+        refs.append(("connectors.bluesky.login.password",
+                     config.connectors.bluesky.login.password))
+    for where, ref in refs:
+        value, problem = read_secret(ref, where, config.base_dir, environ)
+        if problem:
+            problems.append(problem)
+        elif value is not None:
+            out[where] = value
     for key, contact in config.contacts.items():
         for i, url in enumerate(contact.apprise):
             if isinstance(url, SecretRef):
@@ -430,11 +550,17 @@ def _check_codes(config: Config) -> list[str]:
                             f"{_known('people', config.declared.get('people', ()))}")
         kinds = code.detector_kinds()
         if len(kinds) != 1:
-            problems.append(f"{where}: give exactly one of phrase, image or reaction "
+            problems.append(f"{where}: give exactly one of phrase, image, reaction or checkin "
                             f"(found {len(kinds)})")
-        if code.playbook is None:
+        confirmer = any(c.confirm and c.confirm.code == key for c in config.codes.values())
+        if code.stand_down and code.false_all_clear:
+            problems.append(f"{where}: a code cannot be both stand_down and false_all_clear")
+        if code.stand_down and code.playbook is not None:
+            problems.append(f"{where}.playbook: a stand_down code ends incidents and tells "
+                            "everyone who was alerted; it takes no playbook")
+        if code.playbook is None and not (code.stand_down or confirmer):
             problems.append(f"{where}.playbook: required key is missing")
-        elif not config.exists("playbooks", code.playbook):
+        elif code.playbook is not None and not config.exists("playbooks", code.playbook):
             problems.append(f'{where}.playbook: no playbook "{code.playbook}"; '
                             f"{_known('playbooks', config.declared.get('playbooks', ()))}")
         if code.phrase is not None and not [p for p in code.phrase if p.strip()]:
@@ -445,6 +571,13 @@ def _check_codes(config: Config) -> list[str]:
                                 "does not exist")
         if code.image is not None and not code.image:
             problems.append(f"{where}.image: list at least one reference photo")
+        if code.confirm is not None and not config.exists("codes", code.confirm.code):
+            problems.append(f'{where}.confirm.code: no code "{code.confirm.code}"; '
+                            f"{_known('codes', config.declared.get('codes', ()))}")
+        elif code.confirm is not None and code.confirm.code == key:
+            problems.append(f"{where}.confirm.code: a code cannot confirm itself")
+        if code.checkin is not None and (code.checkin.every is None) == (code.checkin.by is None):
+            problems.append(f'{where}.checkin: give exactly one of every = "24h" or by = "10:00"')
     return problems
 
 
@@ -510,6 +643,72 @@ def _check_playbooks(config: Config) -> list[str]:
     return sorted(set(problems), key=problems.index)
 
 
+def working_channels(config: Config, contact: Contact) -> list[str]:
+    """The channels that can reach a contact with the connectors configured."""
+    found = []
+    if contact.console:
+        found.append("console")
+    if contact.telegram and config.connectors.telegram:
+        found.append("telegram")
+    if contact.signal and config.connectors.signal:
+        found.append("signal")
+    if contact.apprise:
+        found.append("apprise")
+    return found
+
+
+def _check_reach(config: Config) -> list[str]:
+    """A code whose playbook reaches nobody on a working channel would be a silent failure."""
+    problems = []
+    for key, code in config.codes.items():
+        book = config.playbooks.get(code.playbook or "")
+        if book is None:
+            continue
+        contacts = {c for s in book.steps if isinstance(s, NotifyStep) for c in s.notify}
+        if not any(working_channels(config, config.contacts[c]) for c in contacts
+                   if c in config.contacts) and all(c in config.contacts for c in contacts):
+            problems.append(f"codes.{key}.playbook: playbook {code.playbook} reaches no contact "
+                            "on a working channel; configure the contacts' connectors "
+                            "([connectors.telegram], [connectors.signal]) or add apprise")
+    return problems
+
+
+def _check_connectors(config: Config) -> list[str]:
+    problems = []
+    for key, contact in config.contacts.items():
+        for platform in ("telegram", "signal"):
+            if getattr(contact, platform) and getattr(config.connectors, platform) is None:
+                problems.append(f"contacts.{key}.{platform}: there is no [connectors.{platform}] "
+                                f"section, so {contact.name} cannot be reached there")
+        if contact.signal and (contact.signal.number is None) == (contact.signal.group is None):
+            problems.append(f'contacts.{key}.signal: give exactly one of number = "+44..." or '
+                            'group = "group.ID"')
+    for key, person in config.people.items():
+        if person.signal and not (person.signal.uuid or person.signal.number):
+            problems.append(f"people.{key}.signal: give uuid (preferred) or number")
+        if person.bluesky and (person.bluesky.handle is None) == (person.bluesky.did is None):
+            problems.append(f"people.{key}.bluesky: give exactly one of handle or did")
+    for where, value in _connector_durations(config):
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    return problems
+
+
+def _connector_durations(config: Config) -> list[tuple[str, str]]:
+    found = []
+    c = config.connectors
+    if c.telegram:
+        found.append(("connectors.telegram.profile_photo_interval",
+                      c.telegram.profile_photo_interval))
+    if c.signal:
+        found.append(("connectors.signal.poll_interval", c.signal.poll_interval))
+    if c.bluesky:
+        found.append(("connectors.bluesky.poll_interval", c.bluesky.poll_interval))
+    return found
+
+
 def _check_contacts(config: Config) -> list[str]:
     problems = []
     for key, contact in config.contacts.items():
@@ -536,5 +735,6 @@ def _watched_addresses(config: Config, key: str, contact: Contact) -> list[str]:
 
 
 _CHECKS: tuple[Callable[[Config], list[str]], ...] = (
-    _check_watcher, _check_codes, _check_playbooks, _check_contacts,
+    _check_watcher, _check_codes, _check_playbooks, _check_contacts, _check_connectors,
+    _check_reach,
 )

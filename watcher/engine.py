@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from detectors.codes import Filtered
-from watcher.config import Config
-from watcher.models import DetectionFailed, Event, Match, utcnow
+from watcher.config import Config, parse_duration
+from watcher.models import DetectionFailed, Event, IncidentState, Match, utcnow
+from watcher.rules import armed, cooldown
 from watcher.store import Store
 
 log = logging.getLogger("watcher.engine")
@@ -62,7 +63,6 @@ class Engine:
         self.store = store
         self.detectors = detectors
         self.clock = clock
-        self.on_incident: list[Callable[[int], None]] = []
 
     async def ingest(self, event: Event, cursor: tuple[str, str] | None = None) -> Outcome:
         """Process one event; `cursor` (feed, value) is committed with it."""
@@ -75,21 +75,87 @@ class Engine:
         for failure in failures:
             # The event key, never its content: message text stays out of logs.
             log.warning("detection failed for event %s: %s", event.key, failure)
-        incidents = []
+        live = [m for m in matches
+                if armed(self.config.codes[m.code], m.at, self.config.person_zone(m.person))]
+        incidents: list[int] = []
         now = self.clock()
         with self.store.transaction():
             self.store.mark_seen(event, now)
-            for match in matches:
-                code = self.config.codes[match.code]
-                incidents.append(self.store.open_incident(
-                    match, code.playbook, now, matched=str(match.evidence.get("matched", ""))))
+            self.store.feed_event(event.feed_name, now)
+            for match in live:
+                incidents.extend(self._apply(match, now))
             if cursor is not None:
                 self.store.set_cursor(*cursor, now)
         for incident in incidents:
             log.info("incident %s opened", incident)
-            for callback in self.on_incident:
-                callback(incident)
-        return Outcome(event, False, tuple(matches), tuple(incidents), tuple(failures))
+        return Outcome(event, False, tuple(live), tuple(incidents), tuple(failures))
+
+    def _apply(self, match: Match, now: datetime) -> list[int]:
+        """Record a match and act on it; return the incidents it opened. Inside a transaction."""
+        code = self.config.codes[match.code]
+        if code.stand_down:
+            self._stand_down(match, now)
+            return []
+        if code.false_all_clear:
+            for incident in self.store.open_incidents_of(match.person):
+                self.store.add_notice(incident, "false_all_clear", match.code, now)
+        opened = self._confirm_others(match, now)
+        window = cooldown(code)
+        joined = window and self.store.open_incident_of(match.code, match.person, now - window)
+        if joined:
+            self.store.add_match(joined, match)
+        elif code.confirm is not None:
+            opened.extend(self._needs_confirmation(match, now))
+        elif code.playbook is not None:
+            opened.append(self._open(match, now))
+        else:
+            self.store.add_match(None, match)  # a confirmer only: kept for its partner
+        return opened
+
+    def _open(self, match: Match, now: datetime, drill: bool = False) -> int:
+        code = self.config.codes[match.code]
+        return self.store.open_incident(match, code.playbook, now, drill=drill,
+                                        matched=str(match.evidence.get("matched", "")))
+
+    def _needs_confirmation(self, match: Match, now: datetime) -> list[int]:
+        code = self.config.codes[match.code]
+        assert code.confirm is not None
+        within = parse_duration(code.confirm.within)
+        partner = self.store.matches_between(code.confirm.code, match.person,
+                                             match.at - within, match.at + within)
+        if not partner:
+            self.store.add_match(None, match)  # waits for its confirmation
+            return []
+        return [self._open(match, now)]
+
+    def _confirm_others(self, match: Match, now: datetime) -> list[int]:
+        """This match may be the confirmation another code's earlier match waited for."""
+        opened = []
+        for name, other in self.config.codes.items():
+            if other.confirm is None or other.confirm.code != match.code or other.playbook is None:
+                continue
+            within = parse_duration(other.confirm.within)
+            waiting = self.store.matches_between(name, match.person, match.at - within,
+                                                 match.at + within, unconfirmed=True)
+            if waiting:
+                _, event_key, at = waiting[0]
+                platform, _, event_id = event_key.partition(":")
+                first = Match(code=name, person=match.person, event_key=event_key,
+                              event_id=event_id, platform=platform, kind=match.kind, at=at,
+                              evidence={"confirmed_by": match.code, **match.evidence},
+                              link=match.link)
+                incident = self._open(first, now)
+                for waiting_id, _, _ in waiting:
+                    self.store.attach_match(waiting_id, incident)
+                opened.append(incident)
+        return opened
+
+    def _stand_down(self, match: Match, now: datetime) -> None:
+        for incident in self.store.open_incidents_of(match.person):
+            self.store.set_incident_state(incident, IncidentState.STOOD_DOWN, now)
+            self.store.add_match(incident, match)
+            self.store.add_notice(incident, "stood_down", f"code:{match.code}", now)
+        log.info("stand-down code used for %s", match.person)
 
     async def _detect(self, event: Event) -> tuple[list[Match], list[str]]:
         # Image work (decode, hash, keypoints) takes tens of milliseconds: off the loop.

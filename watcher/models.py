@@ -83,6 +83,7 @@ class Event:
     alt: tuple[str, ...] = ()
     images: tuple[ImageSource, ...] = ()
     target: str | None = None
+    target_aliases: tuple[str, ...] = ()
     emoji: str | None = None
     link: str | None = None
     edited: bool = False
@@ -139,6 +140,31 @@ class Incident:
     def used_at(self) -> datetime:
         """When the code was used (the event's time), which is what contacts need to know."""
         return self.event_at or self.opened_at
+
+
+class DeliveryError(Exception):
+    """A message could not be delivered; `permanent` when retrying cannot help."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Response:
+    """A registered contact's message, reaction or button press on a channel.
+
+    Connectors build these only for registered contacts: a stranger's message is dropped
+    unread and never answered.
+    """
+
+    channel: str
+    contact: str
+    text: str = ""
+    reply_to: str | None = None
+    emoji: str | None = None
+    incident: int | None = None
 
 
 def utcnow() -> datetime:

@@ -64,6 +64,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE health (feed TEXT PRIMARY KEY, last_ok TEXT, last_event TEXT,
                          failures INTEGER NOT NULL DEFAULT 0, blind_since TEXT, detail TEXT);
     """,
+    """
+    ALTER TABLE matches ADD COLUMN person TEXT;
+    CREATE INDEX matches_code ON matches(code, person, at);
+    ALTER TABLE outbox ADD COLUMN platform_ref TEXT;
+    ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert';
+    CREATE INDEX outbox_ref ON outbox(channel, platform_ref);
+    CREATE TABLE notices (id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL, kind TEXT NOT NULL,
+                          actor TEXT, created_at TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX notices_pending ON notices(done, id);
+    """,
 )
 
 
@@ -86,6 +96,7 @@ class Delivery:
     address: str
     text: str
     attempts: int
+    kind: str = "alert"
 
 
 def _create_private(path: Path) -> None:
@@ -178,13 +189,96 @@ class Store:
             )
         return incident_id
 
-    def add_match(self, incident_id: int | None, match: Match) -> None:
-        self.conn.execute(
-            "INSERT INTO matches (incident_id, code, event_key, at, evidence) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (incident_id, match.code, match.event_key, ts(match.at),
+    def add_match(self, incident_id: int | None, match: Match) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO matches (incident_id, code, person, event_key, at, evidence) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (incident_id, match.code, match.person, match.event_key, ts(match.at),
              json.dumps(dict(match.evidence), sort_keys=True, default=str)),
         )
+        return int(cur.lastrowid or 0)
+
+    def matches_between(self, code: str, person: str, start: datetime, end: datetime,
+                        unconfirmed: bool = False) -> list[tuple[int, str, datetime]]:
+        """(match id, event key, time) of a code's matches in a window, oldest first."""
+        query = ("SELECT id, event_key, at FROM matches WHERE code = ? AND person = ? "
+                 "AND at >= ? AND at <= ?" + (" AND incident_id IS NULL" if unconfirmed else "")
+                 + " ORDER BY at")
+        rows = self.conn.execute(query, (code, person, ts(start), ts(end))).fetchall()
+        return [(int(r[0]), str(r[1]), from_ts(r[2])) for r in rows]
+
+    def attach_match(self, match_id: int, incident_id: int) -> None:
+        self.conn.execute("UPDATE matches SET incident_id = ? WHERE id = ?",
+                          (incident_id, match_id))
+
+    def open_incident_of(self, code: str, person: str, since: datetime) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM incidents WHERE code = ? AND person = ? AND opened_at >= ? "
+            "AND state IN ('open', 'acknowledged') AND drill = 0 ORDER BY id DESC LIMIT 1",
+            (code, person, ts(since))).fetchone()
+        return None if row is None else int(row[0])
+
+    def open_incidents_of(self, person: str) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT id FROM incidents WHERE person = ? AND state IN ('open', 'acknowledged') "
+            "ORDER BY id", (person,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    # -- notices: things to tell contacts about an incident (ack, stand-down, ...) -------
+
+    def add_notice(self, incident_id: int, kind: str, actor: str | None, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO notices (incident_id, kind, actor, created_at) VALUES (?, ?, ?, ?)",
+            (incident_id, kind, actor, ts(now)))
+
+    def pending_notices(self, limit: int = 100) -> list[tuple[int, int, str, str | None]]:
+        rows = self.conn.execute(
+            "SELECT id, incident_id, kind, actor FROM notices WHERE done = 0 ORDER BY id "
+            "LIMIT ?", (limit,)).fetchall()
+        return [(int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows]
+
+    def notice_done(self, notice_id: int) -> None:
+        self.conn.execute("UPDATE notices SET done = 1 WHERE id = ?", (notice_id,))
+
+    def finish_run(self, incident_id: int, now: datetime) -> None:
+        self.conn.execute("UPDATE runs SET status = 'finished', due_at = ? WHERE incident_id = ?",
+                          (ts(now), incident_id))
+
+    def acknowledge(self, incident_id: int, contact: str, now: datetime) -> bool:
+        """Mark an open incident acknowledged; False if it was not open (first ack wins)."""
+        cur = self.conn.execute(
+            "UPDATE incidents SET state = 'acknowledged', acked_by = ?, acked_at = ?, "
+            "updated_at = ? WHERE id = ? AND state = 'open'",
+            (contact, ts(now), ts(now), incident_id))
+        return cur.rowcount == 1
+
+    def acked_by(self, incident_id: int) -> str | None:
+        row = self.conn.execute("SELECT acked_by FROM incidents WHERE id = ?",
+                                (incident_id,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def told(self, incident_id: int) -> list[str]:
+        """Contacts who were sent (or are being sent) an alert about this incident."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT contact FROM outbox WHERE incident_id = ? ORDER BY contact",
+            (incident_id,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def incidents_told_to(self, contact: str, states: tuple[str, ...] = ("open",)) -> list[int]:
+        marks = ",".join("?" * len(states))
+        rows = self.conn.execute(
+            f"SELECT DISTINCT i.id FROM incidents i JOIN outbox o ON o.incident_id = i.id "
+            f"WHERE o.contact = ? AND i.state IN ({marks}) ORDER BY i.id",
+            (contact, *states)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def incident_by_ref(self, channel: str, platform_ref: str) -> tuple[int, str] | None:
+        """The (incident, contact) of the alert a platform message id refers to."""
+        row = self.conn.execute(
+            "SELECT incident_id, contact FROM outbox WHERE channel = ? AND platform_ref = ? "
+            "AND incident_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (channel, platform_ref)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def incident(self, incident_id: int) -> Incident | None:
         row = self.conn.execute(
@@ -204,6 +298,8 @@ class Store:
     def set_incident_state(self, incident_id: int, state: IncidentState, now: datetime) -> None:
         self.conn.execute("UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?",
                           (state.value, ts(now), incident_id))
+        if state in (IncidentState.STOOD_DOWN, IncidentState.RESOLVED):
+            self.finish_run(incident_id, now)
 
     def due_runs(self, now: datetime, limit: int = 100) -> list[Run]:
         rows = self.conn.execute(
@@ -233,24 +329,26 @@ class Store:
     # -- outbox ----------------------------------------------------------------------
 
     def enqueue(self, incident_id: int | None, contact: str, channel: str, address: str,
-                text: str, now: datetime) -> int:
+                text: str, now: datetime, kind: str = "alert") -> int:
         cur = self.conn.execute(
             "INSERT INTO outbox (incident_id, contact, channel, address, text, status, "
-            "next_try_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (incident_id, contact, channel, address, text, ts(now), ts(now)))
+            "next_try_at, created_at, kind) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (incident_id, contact, channel, address, text, ts(now), ts(now), kind))
         return int(cur.lastrowid or 0)
 
     def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
         rows = self.conn.execute(
-            "SELECT id, incident_id, contact, channel, address, text, attempts FROM outbox "
+            "SELECT id, incident_id, contact, channel, address, text, attempts, kind FROM outbox "
             "WHERE status = 'pending' AND next_try_at <= ? ORDER BY id LIMIT ?",
             (ts(now), limit)).fetchall()
-        return [Delivery(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in rows]
+        return [Delivery(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7])
+                for r in rows]
 
-    def delivery_done(self, delivery_id: int, now: datetime) -> None:
+    def delivery_done(self, delivery_id: int, now: datetime,
+                      platform_ref: str | None = None) -> None:
         self.conn.execute(
             "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-            "error = NULL WHERE id = ?", (ts(now), delivery_id))
+            "error = NULL, platform_ref = ? WHERE id = ?", (ts(now), platform_ref, delivery_id))
 
     def delivery_retry(self, delivery_id: int, error: str, next_try: datetime) -> None:
         self.conn.execute(
@@ -261,6 +359,29 @@ class Store:
         self.conn.execute(
             "UPDATE outbox SET status = 'failed', attempts = attempts + 1, error = ? WHERE id = ?",
             (error, delivery_id))
+
+    def feed_ok(self, feed: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO health (feed, last_ok, failures) VALUES (?, ?, 0) "
+            "ON CONFLICT(feed) DO UPDATE SET last_ok = excluded.last_ok, failures = 0, "
+            "blind_since = NULL, detail = NULL", (feed, ts(now)))
+
+    def feed_failed(self, feed: str, detail: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO health (feed, failures, blind_since, detail) VALUES (?, 1, ?, ?) "
+            "ON CONFLICT(feed) DO UPDATE SET failures = failures + 1, detail = excluded.detail, "
+            "blind_since = COALESCE(blind_since, excluded.blind_since)",
+            (feed, ts(now), detail))
+
+    def feed_event(self, feed: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO health (feed, last_ok, last_event, failures) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT(feed) DO UPDATE SET last_event = excluded.last_event, "
+            "last_ok = excluded.last_ok, failures = 0, blind_since = NULL, detail = NULL",
+            (feed, ts(now), ts(now)))
+
+    def health(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.table("health").rows_where(order_by="feed")]
 
     def deliveries(self, incident_id: int | None = None) -> list[dict[str, Any]]:
         table = self.db.table("outbox")

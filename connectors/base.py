@@ -1,0 +1,97 @@
+"""The small interface every platform connector implements, and what the app gives it.
+
+A connector turns a platform into Events (and, where it can send, delivers alerts and
+reports contacts' responses). It never imports the engine, detectors or playbooks: it
+talks to the app through the Sink below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from watcher.models import Event, Response
+
+
+class ConnectorError(Exception):
+    """A connector cannot work. `permanent` (a bad login, a removed device) needs a person;
+    otherwise (service unreachable) it will be retried."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class Sink(Protocol):
+    """What the app offers a connector."""
+
+    async def event(self, event: Event, cursor: tuple[str, str] | None = None) -> None:
+        """Process and durably store an event (and the cursor past it) before returning.
+
+        Only after this returns may a connector acknowledge the event to its platform.
+        """
+        ...
+
+    def response(self, response: Response) -> str | None:
+        """Hand over a registered contact's response; returns a reply for them, if any."""
+        ...
+
+    def cursor(self, feed: str) -> str | None:
+        """The stored cursor of a feed (None before the first read)."""
+        ...
+
+    def save_cursor(self, feed: str, value: str) -> None:
+        """Store a cursor that moved without an event (e.g. only strangers' updates)."""
+        ...
+
+    def feed_ok(self, feed: str) -> None:
+        """A successful read of a feed (supervision: the watch is not blind)."""
+        ...
+
+    def feed_failed(self, feed: str, problem: str, permanent: bool = False) -> None:
+        """A failed read or a blind spot (missing right, revoked token, websocket gap).
+
+        `problem` must say what is wrong and what to do, and never contain message text.
+        """
+        ...
+
+
+class Connector(Protocol):
+    """One platform. `name` is the channel name its alerts use (telegram, signal...)."""
+
+    name: str
+
+    def feeds(self) -> list[str]:
+        """The feeds (person x platform) this connector watches, for supervision."""
+        ...
+
+    async def start(self, sink: Sink) -> None:
+        """Check the connection and what can be seen; raise ConnectorError if it cannot work."""
+        ...
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Receive until `stop` is set, reconnecting by itself after temporary failures."""
+        ...
+
+    async def poll_once(self) -> int:
+        """Read what is available now, hand it to the sink, return how many events (--once)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Sender(Protocol):
+    """A connector that can deliver alerts (Telegram, Signal)."""
+
+    name: str
+
+    async def send(self, contact: str, address: str, text: str,
+                   incident: int | None = None) -> str | None:
+        """Deliver to a contact's address; return the platform's message id.
+
+        `incident` is the alert's incident number (None for reminders): a channel with
+        buttons offers "I'm on it" for it. Raise watcher.models.DeliveryError(message,
+        permanent) on failure: permanent for an unknown chat or a blocked bot.
+        """
+        ...

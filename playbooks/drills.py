@@ -1,0 +1,86 @@
+"""Drills: run a code's whole playbook, marked as a drill everywhere, and report on it.
+
+Alarm owners test their panels; contacts should rehearse too. A drill is an ordinary
+incident with the drill flag, so it exercises exactly the path a real alert takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from watcher.config import Config, parse_duration
+from watcher.models import Match
+from watcher.store import Store, from_ts, ts
+
+
+@dataclass(frozen=True)
+class DrillReport:
+    incident: int
+    code: str
+    started: datetime
+    state: str
+    acked_by: str | None
+    ack_seconds: float | None
+    deliveries: list[dict[str, object]]
+
+    def text(self, config: Config) -> str:
+        lines = [f"Drill of code '{self.code}' (alert #{self.incident}), started "
+                 f"{self.started:%Y-%m-%d %H:%M:%S} UTC: {self.state}"]
+        for row in self.deliveries:
+            name = config.contacts[str(row["contact"])].name \
+                if row["contact"] in config.contacts else row["contact"]
+            when = row["sent_at"] or "not sent"
+            error = f" ({row['error']})" if row["error"] else ""
+            lines.append(f"  {row['status']:<8} to {name} via {row['channel']} at {when}{error}")
+        if self.acked_by:
+            name = config.contacts[self.acked_by].name if self.acked_by in config.contacts \
+                else self.acked_by
+            lines.append(f"Acknowledged by {name} after {self.ack_seconds:.0f} s.")
+        else:
+            lines.append("Nobody acknowledged the drill.")
+        return "\n".join(lines)
+
+
+def start_drill(config: Config, store: Store, code: str, now: datetime) -> int:
+    spec = config.codes[code]
+    if spec.playbook is None:
+        raise ValueError(f"code {code} has no playbook to drill")
+    match = Match(code=code, person=spec.person, event_key=f"drill:{code}:{ts(now)}",
+                  event_id=f"{code}:{ts(now)}", platform="drill", kind="message", at=now,
+                  evidence={"detector": "drill"}, link=None)
+    with store.transaction():
+        return store.open_incident(match, spec.playbook, now, drill=True, matched="(drill)")
+
+
+def report(store: Store, incident_id: int) -> DrillReport:
+    row = store.conn.execute(
+        "SELECT code, opened_at, state, acked_by, acked_at FROM incidents WHERE id = ?",
+        (incident_id,)).fetchone()
+    started = from_ts(row[1])
+    ack_seconds = (from_ts(row[4]) - started).total_seconds() if row[4] else None
+    return DrillReport(incident_id, row[0], started, row[2], row[3], ack_seconds,
+                       store.deliveries(incident_id))
+
+
+def last_drill(store: Store, code: str) -> datetime | None:
+    row = store.conn.execute("SELECT MAX(opened_at) FROM incidents WHERE code = ? AND drill = 1",
+                             (code,)).fetchone()
+    return from_ts(row[0]) if row and row[0] else None
+
+
+def due_reminders(config: Config, store: Store, now: datetime) -> list[tuple[str, str]]:
+    """Codes whose drill is overdue and not yet reminded in this period: (code, last drill)."""
+    due = []
+    for name, code in config.codes.items():
+        if not code.drill_every or code.playbook is None:
+            continue
+        period = parse_duration(code.drill_every)
+        last = last_drill(store, name)
+        reminded = store.cursor(f"drill-reminder:{name}")
+        if last is not None and now - last < period:
+            continue
+        if reminded is not None and now - from_ts(reminded) < period:
+            continue
+        due.append((name, f"{last:%Y-%m-%d}" if last else "never"))
+    return due
