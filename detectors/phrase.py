@@ -1,27 +1,66 @@
-"""Phrase codes: find an agreed phrase in text, tolerant of how people type.
+"""Phrase codes: find an agreed phrase in text, tolerant of how people type under stress.
 
-Pure: no I/O, same input, same answer. Both the phrase and the text go through
-the same normalisation, so a phrase in any script still matches itself.
+Pure: no I/O, same input, same answer. Both the phrase and the text go through the same
+normalisation (detectors/phrase_normalise.py), so a phrase in any script still matches itself.
+
+How a text is checked, cheapest step first:
+1. The text is normalised once and cached, so 50 matchers looking at the same event pay for
+   it once.
+2. Matching is done on the normalised text with the spaces removed: a hurried "net work" or
+   "networkwent" then costs no edit, while whole-word checks still use where the spaces were.
+3. Prefilter (pigeonhole): a phrase of m characters allowed k edits is cut into k+1 pieces with
+   one spare character between neighbours. One edit (insert, delete, substitute, or swap two
+   neighbours) can break at most one piece, so any true match keeps at least one piece intact.
+   If no piece occurs verbatim, the text cannot match; for ordinary text that is nearly always
+   the answer, after k+1 substring searches.
+4. Only around a piece that did occur, windows on word boundaries are scored with the
+   optimal-string-alignment distance (rapidfuzz), which counts a swap of two letters as one
+   typo.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
 
-_SPACE = re.compile(r"\s+")
+from rapidfuzz.distance import OSA
+
+from detectors.phrase_normalise import normalise, normalise_mapped
+
+__all__ = ["PhraseHit", "PhraseMatcher", "max_edits_for", "normalise"]
+
+# Edit allowance for tolerance="typos", by the phrase's length in normalised characters
+# without spaces. From the sweep in benchmarks/phrase_accuracy.py (docs/benchmarks-phrase.md):
+# real fragments of text used as codes fire by fuzzy match on other ordinary sentences at, per
+# 100k sentences, ~150 with 1 edit at 6-7 characters ("my cat" vs "my car"), ~5 with 1 edit
+# and ~75 with 2 edits at 8-11, ~6 with 2 edits at 12-15, ~1 with 2 edits at 16-19 and none
+# from 20 up. Two typos are common in a hurried code, so 2 edits start where they cost about
+# one false alarm per 100k posts; 1 edit where it costs a few; below 8 characters (emoji
+# pairs, "help me") only exact matches. None of the example codes came within 5 edits of any
+# of ~95,000 ordinary sentences.
+_ONE_EDIT_FROM = 8
+_TWO_EDITS_FROM = 16
 
 
-def normalise(text: str) -> str:
-    """Fold case, compatibility forms and punctuation so that variants compare equal."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    stripped = "".join(
-        ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch)
-    )
-    kept = "".join(ch if (ch.isalnum() or ord(ch) > 0x2000) else " " for ch in stripped)
-    return _SPACE.sub(" ", kept).strip()
+def max_edits_for(phrase: str, tolerance: str | int = "typos") -> int:
+    """How many edits `tolerance` allows for `phrase` (after normalisation)."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | str):
+        raise TypeError(f"tolerance must be 'exact', 'typos' or an int, not {tolerance!r}")
+    if isinstance(tolerance, int):
+        if tolerance < 0:
+            raise ValueError("tolerance must not be negative")
+        return tolerance
+    if tolerance == "exact":
+        return 0
+    if tolerance != "typos":
+        raise ValueError(f"tolerance must be 'exact', 'typos' or an int, not {tolerance!r}")
+    length = len(normalise(phrase).replace(" ", ""))
+    if length >= _TWO_EDITS_FROM:
+        return 2
+    return 1 if length >= _ONE_EDIT_FROM else 0
 
 
 @dataclass(frozen=True)
@@ -33,8 +72,189 @@ class PhraseHit:
     distance: int = 0
 
 
+def _unspaced(ch: str) -> bool:
+    """Scripts written without spaces between words: any character edge is a word edge."""
+    code = ord(ch)
+    return (
+        0x3040 <= code <= 0x30FF  # kana
+        or 0x3400 <= code <= 0x9FFF  # CJK ideographs
+        or 0xF900 <= code <= 0xFAFF
+        or 0x20000 <= code <= 0x3134F
+        or 0x0E00 <= code <= 0x0EFF  # Thai, Lao
+        or 0x1000 <= code <= 0x109F  # Myanmar
+        or 0x1780 <= code <= 0x17FF  # Khmer
+    )
+
+
+# In many fonts "I" and "l" are the same stroke, and homoglyph tools put a Greek or Cyrillic
+# capital I where an "l" belongs; case folding then makes it an "i". Matching therefore treats
+# i and l as one letter. It costs little: words that differ only by i/l ("mail"/"mall") are
+# one edit apart anyway, which the typo allowance already forgives.
+_I_IS_L = str.maketrans("l", "i")
+
+
+def _skeleton(text: str) -> str:
+    """What phrases and texts are compared as: normalised, with i and l merged."""
+    return normalise(text).translate(_I_IS_L)
+
+
+def _symbols(norm: str) -> frozenset[str]:
+    """Emoji and other pictographs in a normalised text (each is a token of its own)."""
+    if norm.isascii():
+        return frozenset()
+    return frozenset(
+        t for t in norm.split(" ") if len(t) == 1 and unicodedata.category(t) == "So"
+    )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    norm: str  # the skeleton: normalised text with i and l merged
+    compact: str  # norm without spaces: what phrases are aligned against
+    symbols: frozenset[str]
+
+
+@lru_cache(maxsize=256)
+def _prepare(text: str) -> _Prepared:
+    norm = _skeleton(text)
+    return _Prepared(norm, norm.replace(" ", ""), _symbols(norm))
+
+
+# Many matchers see the same event one after another: an identity check is cheaper than even
+# the lru_cache lookup. A tuple is swapped in whole, so concurrent readers see a consistent pair.
+_last: tuple[str, _Prepared] = ("", _Prepared("", "", frozenset()))
+
+
+def _prepared(text: str) -> _Prepared:
+    global _last
+    last = _last
+    if last[0] is text:
+        return last[1]
+    prepared = _prepare(text)
+    _last = (text, prepared)
+    return prepared
+
+
+def _tokens(norm: str, drop: frozenset[str]) -> list[tuple[int, str]]:
+    """(offset in norm, token) for every token not dropped."""
+    out = []
+    at = 0
+    for token in norm.split(" "):
+        if token not in drop:
+            out.append((at, token))
+        at += len(token) + 1
+    return out
+
+
+@lru_cache(maxsize=64)
+def _compact(norm: str, drop: frozenset[str]) -> str:
+    return "".join(token for _, token in _tokens(norm, drop))
+
+
+@lru_cache(maxsize=64)
+def _edges(norm: str, drop: frozenset[str]) -> tuple[frozenset[int], frozenset[int]]:
+    """Compact indices where a whole-word match may start, and where it may end."""
+    starts: set[int] = set()
+    ends: set[int] = set()
+    at = 0
+    for _, token in _tokens(norm, drop):
+        starts.add(at)
+        if not token.isascii():
+            for i, ch in enumerate(token):
+                if _unspaced(ch):
+                    starts.update((at + i, at + i + 1))
+                    ends.update((at + i, at + i + 1))
+        at += len(token)
+        ends.add(at)
+    return frozenset(starts), frozenset(ends)
+
+
+def _positions(norm: str, drop: frozenset[str]) -> list[int]:
+    """For each compact index, the index of the same character in norm."""
+    return [at + i for at, token in _tokens(norm, drop) for i in range(len(token))]
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    original: str
+    compact: str
+    edits: int
+    pieces: tuple[tuple[int, str], ...]  # (offset in compact phrase, verbatim piece)
+    # The phrase's own emoji. A phrase with words ignores other emoji in the text (a "😭" in
+    # the middle of a hurried code is not a typo); a phrase of emoji only (None) sees them all.
+    symbols: frozenset[str] | None
+
+    @classmethod
+    def build(cls, original: str, edits: int) -> _Pattern:
+        norm = _skeleton(original)
+        compact = norm.replace(" ", "")
+        own = _symbols(norm)
+        wordy = any(ch.isalnum() for ch in compact)
+        count = edits + 1
+        usable = len(compact) - edits  # one spare character between neighbouring pieces
+        pieces: list[tuple[int, str]] = []
+        if usable >= count:
+            at = 0
+            for index in range(count):
+                size = usable // count + (1 if index < usable % count else 0)
+                pieces.append((at, compact[at : at + size]))
+                at += size + 1
+        # Too short to cut: no prefilter, every window is scored (only with huge int tolerances).
+        return cls(original, compact, edits, tuple(pieces), own if wordy else None)
+
+    def drop(self, prepared: _Prepared) -> frozenset[str]:
+        if self.symbols is None or not prepared.symbols:
+            return frozenset()
+        return prepared.symbols - self.symbols
+
+    def view(self, prepared: _Prepared) -> tuple[str, frozenset[str]]:
+        """The compact text this phrase is aligned against, and the emoji left out of it."""
+        drop = self.drop(prepared)
+        return (_compact(prepared.norm, drop) if drop else prepared.compact), drop
+
+    def windows(self, prepared: _Prepared, whole_words: bool) -> list[tuple[int, int, int]]:
+        """All (distance, start, end) in compact coordinates within the edit allowance."""
+        compact, drop = self.view(prepared)
+        size, k = len(self.compact), self.edits
+        if self.pieces:
+            centres: set[int] = set()
+            for offset, piece in self.pieces:
+                at = compact.find(piece)
+                while at >= 0:
+                    centres.add(at - offset)
+                    at = compact.find(piece, at + 1)
+            starts = sorted({s for c in centres for s in range(c - k, c + k + 1)})
+        else:
+            starts = list(range(len(compact)))
+        if whole_words:
+            left, right = _edges(prepared.norm, drop)
+        found: list[tuple[int, int, int]] = []
+        for start in starts:
+            if start < 0 or start >= len(compact) or (whole_words and start not in left):
+                continue
+            for end in range(max(start + 1, start + size - k), start + size + k + 1):
+                if end > len(compact) or (whole_words and end not in right):
+                    continue
+                distance = OSA.distance(self.compact, compact[start:end], score_cutoff=k)
+                if distance <= k:
+                    found.append((distance, start, end))
+        return found
+
+
+NegationScope = Literal["text", "overlap"]
+
+
 class PhraseMatcher:
-    """Finds any of `phrases` in a text, on word boundaries."""
+    """Finds any of `phrases` in a text.
+
+    Negations (the user's `not = [...]` list) are matched with the same normalisation, on
+    whole words, and by default with no typo allowance: a negation only ever suppresses an
+    alarm, so a fuzzy negation would turn near-miss text into a missed code, and the person
+    writing a negation is not typing under duress. `negation_scope="text"` (default): a
+    negation anywhere in the text silences every phrase, the simple rule a user can predict
+    ("if my post says X, it is not a code"). `negation_scope="overlap"`: only a hit that
+    overlaps a negation is silenced; another occurrence of the code elsewhere still fires.
+    """
 
     def __init__(
         self,
@@ -42,22 +262,96 @@ class PhraseMatcher:
         tolerance: str | int = "typos",
         negations: Sequence[str] = (),
         whole_words: bool = True,
+        *,
+        negation_tolerance: str | int = "exact",
+        negation_scope: NegationScope = "text",
     ) -> None:
-        self.phrases = [(p, normalise(p)) for p in phrases]
+        if isinstance(phrases, str):
+            raise TypeError("phrases must be a sequence of strings, not one string")
+        if negation_scope not in ("text", "overlap"):
+            raise ValueError(f"negation_scope must be 'text' or 'overlap': {negation_scope!r}")
+        self.phrases = tuple(phrases)
         self.tolerance = tolerance
-        self.negations = [normalise(n) for n in negations]
         self.whole_words = whole_words
+        self.negation_scope = negation_scope
+        self._patterns = [
+            _Pattern.build(p, max_edits_for(p, tolerance)) for p in self.phrases if normalise(p)
+        ]
+        self._negations = [
+            _Pattern.build(n, max_edits_for(n, negation_tolerance))
+            for n in negations
+            if normalise(n)
+        ]
 
     def find(self, text: str) -> PhraseHit | None:
-        norm = normalise(text)
-        if any(n and n in norm for n in self.negations):
+        """The best hit (fewest edits, then earliest), or None."""
+        prepared = _prepared(text)
+        compact = prepared.compact
+        best: tuple[int, int, int, _Pattern] | None = None
+        for pattern in self._patterns:
+            if prepared.symbols:
+                compact = pattern.view(prepared)[0]
+            # The prefilter: for ordinary text this loop is the whole cost.
+            for _, piece in pattern.pieces:
+                if piece in compact:
+                    break
+            else:
+                if pattern.pieces:
+                    continue
+            windows = pattern.windows(prepared, self.whole_words)
+            if windows and self._negations:
+                windows = self._unnegated(windows, pattern, prepared)
+            for distance, start, end in windows:
+                if best is None or (distance, start) < best[:2]:
+                    best = (distance, start, end, pattern)
+        if best is None:
             return None
-        padded = f" {norm} "
-        for original, phrase in self.phrases:
-            if not phrase:
-                continue
-            needle = f" {phrase} " if self.whole_words else phrase
-            at = padded.find(needle)
-            if at >= 0:
-                return PhraseHit(original, phrase, max(at, 0), max(at, 0) + len(phrase))
-        return None
+        distance, start, end, pattern = best
+        return _hit(text, pattern, prepared, distance, start, end)
+
+    def _unnegated(
+        self, windows: list[tuple[int, int, int]], pattern: _Pattern, prepared: _Prepared
+    ) -> list[tuple[int, int, int]]:
+        spans = []
+        for negation in self._negations:
+            found = negation.windows(prepared, True)
+            if found and self.negation_scope == "text":
+                return []
+            # Compare in norm coordinates: the phrase and the negation may ignore different
+            # emoji, so their compact coordinates differ.
+            to_norm = _positions(prepared.norm, negation.drop(prepared))
+            spans += [(to_norm[s], to_norm[e - 1] + 1) for _, s, e in found]
+        if not spans:
+            return windows
+        to_norm = _positions(prepared.norm, pattern.drop(prepared))
+        return [
+            (d, s, e)
+            for d, s, e in windows
+            if not any(a < to_norm[e - 1] + 1 and to_norm[s] < b for a, b in spans)
+        ]
+
+
+def _hit(
+    text: str, pattern: _Pattern, prepared: _Prepared, distance: int, start: int, end: int
+) -> PhraseHit:
+    mapped, starts, ends = normalise_mapped(text)
+    to_norm = _positions(prepared.norm, pattern.drop(prepared))
+    # normalise and normalise_mapped agree by construction (and by a property test); if they
+    # ever did not, firing with a rough span beats not firing.
+    last_index = len(mapped) - 1
+    lo = starts[min(to_norm[start], last_index)]
+    hi = ends[min(to_norm[end - 1], last_index)]
+    # Keep marks that belong to the last matched character (accents, emoji selectors).
+    while hi < len(text) and _attached(text[hi]):
+        hi += 1
+    return PhraseHit(pattern.original, text[lo:hi], lo, hi, distance)
+
+
+def _attached(ch: str) -> bool:
+    code = ord(ch)
+    return bool(
+        unicodedata.combining(ch)
+        or 0xFE00 <= code <= 0xFE0F
+        or 0x1F3FB <= code <= 0x1F3FF
+        or 0xE0100 <= code <= 0xE01EF
+    )

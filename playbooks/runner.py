@@ -23,7 +23,7 @@ from watcher.store import Delivery, Run, Store, ts
 log = logging.getLogger("watcher.playbooks")
 
 SEND_TIMEOUT = 30.0
-DRILL_MARK = "[DRILL - this is a test, no action needed]"
+DRILL_MARK = "[DRILL - a test: acknowledge it as you would a real alert, do nothing else]"
 ACKED = "{acker} is handling {person}'s alert (#{incident}, '{code}' at {time})."
 STOOD_DOWN = "Stand down: {person}'s alert (#{incident}, '{code}') was ended by {by}."
 FALSE_ALL_CLEAR = ("{person} posted the agreed FALSE all-clear: they are NOT safe. "

@@ -32,7 +32,7 @@ def incident_fields(config: Config, incident: Incident, when: datetime | None = 
         "code": incident.code,
         "time": local.strftime("%H:%M %Z"),
         "date": local.strftime("%a %d %b %Y"),
-        "link": incident.link or "(no link)",
+        "link": incident.link or "no link",
         "matched": incident.matched,
         "platform": (incident.event_key or "").split(":", 1)[0],
         "incident": str(incident.id),

@@ -14,10 +14,13 @@ from pathlib import Path
 from connectors.replay import LineError, Position, ReplayFile
 from detectors.codes import CodeLoadError, build_detectors
 from playbooks.channels import addresses
+from playbooks.drills import report, start_drill
 from watcher import config as config_module
 from watcher.app import App, unknown_person
-from watcher.config import Config, ConfigError
+from watcher.config import Config, ConfigError, parse_duration
 from watcher.engine import detect
+from watcher.lock import ProcessLock
+from watcher.models import IncidentState, utcnow
 from watcher.store import StoreError
 
 EXIT_BAD_INPUT = 2
@@ -42,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--database", type=Path,
                      help="use this database instead of [watcher] database")
     run.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+
+    drill = sub.add_parser(
+        "drill", help="run a code's whole playbook as a drill and report who acknowledged",
+        description="Run a code's whole playbook with every message marked as a drill, wait "
+                    "until someone acknowledges or the playbook ends, and print a report. If "
+                    "a watcher is running on the same database, it runs the drill.")
+    drill.add_argument("--config", required=True, type=Path, help="the TOML config file")
+    drill.add_argument("code", help="the code to drill (a key of [codes])")
+    drill.add_argument("--timeout", default="15m",
+                       help="stop waiting after this long (default 15m); the report says so")
+    drill.add_argument("--database", type=Path,
+                       help="use this database instead of [watcher] database")
 
     check = sub.add_parser("check", help="validate the config and print what it would watch",
                            description="Validate the config and print what it would watch.")
@@ -119,10 +134,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if bad else 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _logging(args.verbose)
     config = _load(args.config)
+    database = args.database or config.database
+    lock = ProcessLock(database)
+    if not lock.acquire():
+        raise UsageError(f"another watcher is already running on {database}")
     app = App(config, database=args.database)
     for warning in app.warnings:
         logging.getLogger("watcher").warning("%s", warning)
@@ -140,11 +163,68 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             await app.aclose()
 
-    asyncio.run(guarded())
+    try:
+        asyncio.run(guarded())
+    finally:
+        lock.release()
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay}
+def cmd_drill(args: argparse.Namespace) -> int:
+    _logging()
+    config = _load(args.config)
+    if args.code not in config.codes:
+        raise UsageError(f'no code "{args.code}"; known codes: {", ".join(sorted(config.codes))}')
+    if config.codes[args.code].playbook is None:
+        raise UsageError(f"code {args.code} has no playbook to drill")
+    try:
+        timeout = parse_duration(args.timeout).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    database = args.database or config.database
+    lock = ProcessLock(database)
+    here = lock.acquire()
+    try:
+        report = asyncio.run(run_drill(config, database, args.code, timeout, here))
+    finally:
+        lock.release()
+    print(report)
+    return 0
+
+
+async def run_drill(config: Config, database: Path, code: str, timeout: float,
+                    here: bool) -> str:
+    """Start a drill; run it in this process unless a running watcher owns the database."""
+    app = App(config, database=database, connectors=None if here else [])
+    incident = start_drill(config, app.store, code, utcnow())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(app.run(stop=stop)) if here else None
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        while asyncio.get_running_loop().time() < deadline and drill_running(app, incident):
+            await asyncio.sleep(0.5)
+        finished = not drill_running(app, incident)
+        if not finished:
+            with app.store.transaction():  # never leave a drill escalating after we leave
+                app.store.set_incident_state(incident, IncidentState.RESOLVED, utcnow())
+        text = report(app.store, incident).text(config)
+    finally:
+        stop.set()
+        if runner is not None:
+            await runner
+        await app.aclose()
+    if not finished:
+        text += f"\nNobody acknowledged within {timeout:.0f} s; the drill was ended."
+    return text
+
+
+def drill_running(app: App, incident: int) -> bool:
+    """A drill goes on until someone acknowledges it (or --timeout ends it)."""
+    found = app.store.incident(incident)
+    return found is not None and found.state == IncidentState.OPEN
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay, "drill": cmd_drill}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -322,6 +322,16 @@ class Store:
             "WHERE incident_id = ?",
             (step, ts(due_at), int(waiting), json.dumps(dict(repeats)), status, incident_id))
 
+    def run_active(self, incident_id: int) -> bool:
+        row = self.conn.execute("SELECT status FROM runs WHERE incident_id = ?",
+                                (incident_id,)).fetchone()
+        return row is not None and row[0] == "active"
+
+    def pending_deliveries(self, incident_id: int) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM outbox WHERE incident_id = ? AND "
+                                "status = 'pending'", (incident_id,)).fetchone()
+        return int(row[0])
+
     def pending_runs(self) -> int:
         row = self.conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'active'").fetchone()
         return int(row[0])

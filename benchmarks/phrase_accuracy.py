@@ -1,0 +1,393 @@
+"""Accuracy and speed of detectors/phrase.py against plain substring matching.
+
+Run:  .venv/bin/python benchmarks/phrase_accuracy.py [--quick] [--write-slice]
+
+Needs network access to the Debian and PyPI registries the first time (see
+benchmarks/corpora/phrase_corpus.py; run `apt-get update` first on a fresh machine); the
+sources are cached under .cache/phrase-corpus/. Prints the machine, per-variant-kind recall,
+false positives on ordinary sentences, the edit-allowance sweep behind tolerance="typos", and
+throughput. --write-slice also rewrites the small committed corpus in tests/data/phrase/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks" / "corpora")]
+
+import phrase_corpus as corpus  # noqa: E402
+import phrase_variants as variants  # noqa: E402
+import rapidfuzz  # noqa: E402
+
+from detectors import phrase  # noqa: E402
+from detectors.phrase import PhraseMatcher, max_edits_for, normalise  # noqa: E402
+
+ARABIC_CODE = "نسيت شراء الحليب مرة أخرى"  # "I forgot to buy milk again"
+CODES = [
+    "the network went down at work",
+    "I forgot to buy milk again",
+    "can you feed the cat on thursday",
+    "🌻🌻",
+    "my blue umbrella broke",
+    "у нас сломался холодильник",  # "our fridge broke down"
+    ARABIC_CODE,
+]
+CONTRACTION_CODES = [
+    "I'm not going to make it home",
+    "I didn't lock the back door",
+    "it's too cold in the garden",
+    "we're gonna be late for dinner",
+]
+# A negation per code, as a user would write in `not = [...]`.
+NEGATIONS = {
+    CODES[0]: "did you say the network went down at work",
+    CODES[1]: "not that I forgot to buy milk again",
+    CODES[2]: "no need to feed the cat on thursday",
+    CODES[3]: "🌻🌻 for mum",
+    CODES[4]: "last year my blue umbrella broke",
+    CODES[5]: "шучу у нас сломался холодильник",
+    ARABIC_CODE: "لم " + ARABIC_CODE,
+}
+# Near misses a person might really write: a different word, not a typo. Reported only.
+NEAR_MISSES = [
+    "the network went down at home", "the network is down at work",
+    "the internet went down at work",
+    "I forgot to buy bread again", "I forgot to buy milk", "I forgot to buy the milk again",
+    "did I forget to buy milk again", "can you feed the dog on thursday",
+    "can you feed the cat on tuesday", "can you feed the cats on thursday",
+    "can you feed the cat on saturday", "🌻", "🌻🌷", "my blue umbrella is broken",
+    "my red umbrella broke", "my new umbrella broke", "у нас сломался телевизор",
+    "у вас сломался холодильник", "نسيت شراء الخبز مرة أخرى",
+]
+NORMALISING_KINDS = ["case", "punctuation", "spacing", "accents", "emoji", "lookalike",
+                     "zero-width"]
+SEPARATORS = [" ", "\n", ". ", ", ", ": ", " - ", "! ", "\n\n", " (", "... "]
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cpus "
+            f"(shared with other jobs), Python {platform.python_version()}, "
+            f"rapidfuzz {rapidfuzz.__version__}")
+
+
+def embed(body: str, ordinary: list[str], rng: random.Random) -> str:
+    before = rng.choice(ordinary) + rng.choice(SEPARATORS) if rng.random() < 0.7 else ""
+    after = rng.choice(SEPARATORS) + rng.choice(ordinary) if rng.random() < 0.7 else ""
+    return before + body + after
+
+
+def make_variants(per_kind: int, ordinary: list[str], seed: int = 7) -> list[dict[str, object]]:
+    """Labelled texts: each embeds a variant of a code in ordinary text."""
+    rng = random.Random(seed)
+    misspellings = corpus.misspellings()
+    rows: list[dict[str, object]] = []
+
+    def add(code: str, kind: str, make: Callable[[], str], fire: bool = True) -> None:
+        negations = [NEGATIONS[code]] if code in NEGATIONS else []
+        for _ in range(per_kind):
+            rows.append({"phrase": code, "kind": kind, "text": embed(make(), ordinary, rng),
+                         "fire": fire, "negations": negations})
+
+    for code in CODES:
+        for kind, fn in variants.KINDS.items():
+            if kind == "join/split" and variants.script_of(code) == "symbols":
+                continue
+            add(code, kind, lambda fn=fn, code=code: fn(code, rng))
+        if variants.script_of(code) != "symbols":
+            add(code, "typo-1", lambda code=code: variants.typo(code, rng, 1, misspellings))
+            add(code, "typo-2", lambda code=code: variants.typo(code, rng, 2, misspellings))
+            if variants.has_real_misspelling(code, misspellings):
+                add(code, "misspelt", lambda code=code: variants.real_misspelling(
+                    code, rng, misspellings))
+
+        def negated(code: str = code) -> str:
+            kind = rng.choice(["exact", *NORMALISING_KINDS])
+            return variants.KINDS[kind](NEGATIONS[code], rng)
+
+        add(code, "negation", negated, fire=False)
+    for code in CONTRACTION_CODES:
+        add(code, "contraction", lambda code=code: variants.contraction(code, rng))
+    return rows
+
+
+def substring_find(code: str) -> Callable[[str], bool]:
+    needle = code.lower()
+    return lambda text: needle in text.lower()
+
+
+def recall_table(rows: list[dict[str, object]]) -> list[tuple[str, int, float, float]]:
+    matchers: dict[str, PhraseMatcher] = {}
+    kinds: dict[str, list[tuple[bool, bool]]] = {}
+    for row in rows:
+        code, text = str(row["phrase"]), str(row["text"])
+        if code not in matchers:
+            negations = [NEGATIONS[code]] if code in NEGATIONS else []
+            matchers[code] = PhraseMatcher([code], negations=negations)
+        fired = matchers[code].find(text) is not None
+        baseline = substring_find(code)(text)
+        want = bool(row["fire"])
+        kinds.setdefault(str(row["kind"]), []).append((fired == want, baseline == want))
+    out = []
+    for kind, results in kinds.items():
+        n = len(results)
+        out.append((kind, n, sum(a for a, _ in results) / n, sum(b for _, b in results) / n))
+    return out
+
+
+def false_positives(codes: list[str], texts: list[str]) -> tuple[int, int, list[str]]:
+    matchers = [PhraseMatcher([c]) for c in codes]
+    baselines = [substring_find(c) for c in codes]
+    ours = base = 0
+    examples: list[str] = []
+    for text in texts:
+        for matcher, baseline in zip(matchers, baselines, strict=True):
+            hit = matcher.find(text)
+            if hit is not None:
+                ours += 1
+                examples.append(f"{hit.phrase!r} in {text!r} (d={hit.distance})")
+            base += baseline(text)
+    return ours, base, examples
+
+
+def arabic_texts(count: int, rng: random.Random) -> list[str]:
+    words = corpus.arabic_words()
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) for _ in range(count)]
+
+
+def posts(sentences: list[str], count: int, rng: random.Random) -> list[str]:
+    """Social-media-sized events (~100 characters) made of consecutive ordinary sentences."""
+    out = []
+    while len(out) < count:
+        at = rng.randrange(len(sentences) - 10)
+        text = sentences[at]
+        while len(text) < 90:
+            at += 1
+            text += " " + sentences[at]
+        out.append(text)
+    return out
+
+
+def nearest(codes: list[str], texts: list[str], limit: int) -> dict[str, int | None]:
+    """Fewest edits between each code and any of `texts` (None: more than `limit`)."""
+    out: dict[str, int | None] = {}
+    for code in codes:
+        matcher = PhraseMatcher([code], tolerance=limit)
+        best: int | None = None
+        for text in texts:
+            hit = matcher.find(text)
+            if hit is not None and (best is None or hit.distance < best):
+                best = hit.distance
+        out[code] = best
+    return out
+
+
+def sweep(sentences: list[str], rng: random.Random, per_bucket: int, sample: int) -> None:
+    """How often k edits make a pseudo-code (a real fragment of text) fire on other text
+    where it does not occur exactly: the false-alarm cost of each allowance by length."""
+    held, rest = sentences[: len(sentences) // 5], sentences[len(sentences) // 5 :]
+    texts = rng.sample(rest, min(sample, len(rest)))
+    buckets = [(6, 7), (8, 11), (12, 15), (16, 19), (20, 25), (26, 40)]
+    fragments: dict[tuple[int, int], list[str]] = {b: [] for b in buckets}
+    for sentence in rng.sample(held, len(held)):
+        words = normalise(sentence).split()
+        if len(words) < 2:
+            continue
+        size = rng.randint(2, min(7, len(words)))
+        at = rng.randrange(len(words) - size + 1)
+        fragment = " ".join(words[at : at + size])
+        length = len(fragment.replace(" ", ""))
+        for bucket in buckets:
+            if bucket[0] <= length <= bucket[1] and len(fragments[bucket]) < per_bucket:
+                fragments[bucket].append(fragment)
+        if all(len(f) == per_bucket for f in fragments.values()):
+            break
+    print(f"\nEdit-allowance sweep: {per_bucket} pseudo-codes per length (real fragments of"
+          f" held-out text), {len(texts)} other sentences; fuzzy-only hits per 100k"
+          " sentences per code (exact occurrences excluded)")
+    print(f"  {'length':>8} " + " ".join(f"{'k=' + str(k):>8}" for k in range(4)))
+    for bucket, frags in fragments.items():
+        cells = []
+        for k in range(4):
+            if bucket[0] - k < 2 * (k + 1):
+                cells.append(f"{'-':>8}")
+                continue
+            fuzzy = 0
+            for fragment in frags:
+                matcher = PhraseMatcher([fragment], tolerance=k)
+                for text in texts:
+                    hit = matcher.find(text)
+                    fuzzy += hit is not None and hit.distance > 0
+            cells.append(f"{fuzzy * 100_000 / (len(frags) * len(texts)):>8.1f}")
+        print(f"  {bucket[0]:>3}-{bucket[1]:<4} " + " ".join(cells))
+
+
+def throughput(events: list[str], codes: list[str], label: str) -> None:
+    matchers = [PhraseMatcher([c]) for c in codes]
+    batch = PhraseMatcher(codes)
+    needles = [c.lower() for c in codes]
+    avg = sum(len(e) for e in events) / len(events)
+    print(f"\nThroughput, {label}: {len(events)} distinct events (mean {avg:.0f} chars),"
+          f" {len(codes)} codes, one process on one core, best of 3 runs")
+
+    def run(label: str, body: Callable[[], None]) -> None:
+        best = float("inf")
+        for _ in range(3):
+            phrase._prepare.cache_clear()
+            phrase._edges.cache_clear()
+            gc.collect()
+            started = time.perf_counter()
+            body()
+            best = min(best, time.perf_counter() - started)
+        rate = len(events) / best
+        print(f"  {label:<58} {rate:>10,.0f} events/s  {best / len(events) * 1e6:>7.1f} us/event")
+
+    def separate() -> None:
+        for text in events:
+            for matcher in matchers:
+                matcher.find(text)
+
+    def together() -> None:
+        for text in events:
+            batch.find(text)
+
+    def substring() -> None:
+        for text in events:
+            lowered = text.lower()
+            for needle in needles:
+                _ = needle in lowered
+
+    def normalise_only() -> None:
+        for text in events:
+            normalise(text)
+
+    run("phrase.py: 50 PhraseMatcher instances, .find each", separate)
+    run("phrase.py: one PhraseMatcher with 50 phrases (batch)", together)
+    run("phrase.py: normalise() alone, once per event", normalise_only)
+    run("substring: text.lower() once, 50 x `phrase in text`", substring)
+
+
+def write_slice(rows: list[dict[str, object]], ordinary: dict[str, list[str]],
+                rng: random.Random) -> None:
+    out = ROOT / "tests" / "data" / "phrase"
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "variants.jsonl").open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with (out / "ordinary.jsonl").open("w", encoding="utf-8") as fh:
+        for name, texts in ordinary.items():
+            for text in texts:
+                fh.write(json.dumps({"source": name, "text": text}, ensure_ascii=False) + "\n")
+    print(f"\nwrote {len(rows)} variants and {sum(map(len, ordinary.values()))} ordinary texts"
+          f" to {out.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller samples")
+    parser.add_argument("--write-slice", action="store_true",
+                        help="rewrite the committed test corpus in tests/data/phrase/")
+    args = parser.parse_args()
+    rng = random.Random(2024)
+    print(f"date: {dt.date.today().isoformat()}")
+    print(f"command: .venv/bin/python benchmarks/phrase_accuracy.py {' '.join(sys.argv[1:])}")
+    print(f"machine: {machine()}")
+
+    english = corpus.english_sentences()
+    russian = corpus.russian_sentences()
+    persian = corpus.arabic_script_sentences()
+    arabic = arabic_texts(20_000, rng)
+    context = rng.sample(english, 5000)
+
+    print("\nTolerance ('typos') per code: " + ", ".join(
+        f"{c!r}: {max_edits_for(c)}" for c in CODES + CONTRACTION_CODES))
+    per_kind = 60 if args.quick else 300
+    rows = make_variants(per_kind, context)
+    print(f"\nRecall by variant kind ({per_kind} per code and kind, each embedded in ordinary"
+          " text; 'negation' = share correctly NOT fired)")
+    print(f"  {'kind':<14} {'n':>6} {'phrase.py':>10} {'substring':>10}")
+    for kind, n, ours, base in recall_table(rows):
+        print(f"  {kind:<14} {n:>6} {ours:>10.2%} {base:>10.2%}")
+
+    fp_sets = {
+        "English sentences (fortunes, WordNet, chatterbot)": english,
+        "English posts (~100 chars, consecutive sentences)": posts(english, 20_000, rng),
+        "Russian sentences (fortunes-ru, chatterbot ru/uk)": russian,
+        "Persian/Urdu chat lines (Arabic script)": persian,
+        "Arabic word sequences (hunspell-ar words)": arabic,
+    }
+    if args.quick:
+        fp_sets = {k: v[:5000] for k, v in fp_sets.items()}
+    print(f"\nFalse positives for the {len(CODES)} example codes (hits, summed over codes)")
+    print(f"  {'corpus':<52} {'texts':>7} {'phrase.py':>10} {'substring':>10}")
+    all_examples: list[str] = []
+    total = 0
+    for name, texts in fp_sets.items():
+        ours, base, examples = false_positives(CODES, texts)
+        total += len(texts)
+        all_examples += examples
+        print(f"  {name:<52} {len(texts):>7} {ours:>10} {base:>10}")
+    print(f"  {'total':<52} {total:>7}")
+    for example in all_examples[:10]:
+        print(f"    FP: {example}")
+
+    near = false_positives(CODES, NEAR_MISSES)
+    print(f"\nNear misses (a different word, not a typo; {len(NEAR_MISSES)} texts): phrase.py"
+          f" fired on {near[0]}, substring on {near[1]}")
+    for example in near[2]:
+        print(f"    fired: {example}")
+
+    sample = english[:5000] + russian[:2000] if args.quick else english + russian + persian
+    print(f"\nNearest ordinary text to each code ({len(sample)} sentences, edits after"
+          " normalisation, '>5' = none within 5)")
+    for code, dist in nearest(CODES, sample, 5).items():
+        if max_edits_for(code) == 0:
+            print(f"  {code!r:<40} n/a (exact match only)")
+        else:
+            print(f"  {code!r:<40} {'>5' if dist is None else dist}")
+
+    sweep(english, rng, per_bucket=4 if args.quick else 8, sample=3000 if args.quick else 10_000)
+
+    held_out = [normalise(s) for s in rng.sample(english, 400)]
+    pseudo = [" ".join(s.split()[:5]) for s in held_out if len(s.split()) >= 5][:43]
+    throughput(posts(english, 5000 if args.quick else 20_000, rng), CODES + pseudo,
+               "English posts (ASCII fast path)")
+    throughput(posts(russian, 5000, rng), CODES + pseudo, "Russian posts (non-ASCII path)")
+
+    if args.write_slice:
+        # Its own seed, so the committed slice is the same whatever else was run.
+        slice_rng = random.Random(11)
+        slice_rows = make_variants(12, slice_rng.sample(english, 500), seed=11)
+        # Only permissively licensed sources go into the repository: fortunes (BSD), WordNet
+        # (its licence notice is in tests/data/phrase/README.md), chatterbot-corpus (BSD).
+        # fortunes-ru (GPL) and hunspell-ar (GPL/LGPL/MPL) stay benchmark-only.
+        slavic = corpus.chat_lines("russian") + corpus.chat_lines("ukrainian")
+        write_slice(slice_rows, {
+            "english": slice_rng.sample(english, 3000),
+            "english-posts": posts(english, 400, slice_rng),
+            "russian-ukrainian-chat": slice_rng.sample(slavic, min(700, len(slavic))),
+            "persian-urdu-chat": slice_rng.sample(persian, min(400, len(persian))),
+        }, slice_rng)
+
+
+if __name__ == "__main__":
+    main()
