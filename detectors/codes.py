@@ -118,6 +118,8 @@ def build_detectors(config: Config, cache: MutableMapping[str, str] | None = Non
     warnings: list[str] = []
     for name, code in config.codes.items():
         inner: Detector
+        if code.checkin is not None:
+            continue  # silence is its signal: watched by the check-in clock, not per event
         if code.phrase is not None:
             inner = PhraseDetector(code)
         elif code.reaction is not None:

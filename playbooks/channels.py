@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping
 from typing import Protocol, TextIO
 
-from watcher.config import Config, SecretRef
+from watcher.config import Config, SecretRef, addresses
 from watcher.models import DeliveryError
 
 __all__ = ["AppriseChannel", "Channel", "ConsoleChannel", "DeliveryError", "addresses"]
@@ -26,20 +26,6 @@ class Channel(Protocol):
         `incident` lets a channel offer an acknowledge button for that alert.
         """
         ...
-
-
-def addresses(config: Config, contact_key: str) -> list[tuple[str, str]]:
-    """Every (channel, address) on which a contact is reached; secrets stay out of it."""
-    contact = config.contacts[contact_key]
-    out: list[tuple[str, str]] = []
-    if contact.console:
-        out.append(("console", contact_key))
-    if contact.telegram:
-        out.append(("telegram", str(contact.telegram.chat_id)))
-    if contact.signal:
-        out.append(("signal", contact.signal.number or contact.signal.group or ""))
-    out.extend(("apprise", str(i)) for i in range(len(contact.apprise)))
-    return out
 
 
 class ConsoleChannel:

@@ -16,7 +16,11 @@ from watcher import config as cfg
 SECTIONS: dict[str, type[BaseModel]] = {
     "watcher": cfg.WatcherSection, "people.KEY": cfg.Person, "contacts.KEY": cfg.Contact,
     "codes.KEY": cfg.Code, "playbooks.KEY": cfg.Playbook,
-    "connectors.replay": cfg.ReplayConnector,
+    "connectors.replay": cfg.ReplayConnector, "connectors.telegram": cfg.TelegramConnector,
+    "connectors.signal": cfg.SignalConnector, "connectors.bluesky": cfg.BlueskyConnector,
+}
+NESTED: dict[str, type[BaseModel]] = {
+    "checkin": cfg.Checkin, "confirm": cfg.Confirm, "reaction": cfg.ReactionSpec,
 }
 
 
@@ -36,6 +40,9 @@ def test_every_config_key_is_documented() -> None:
             assert f"`{key}`" in doc, f"{section}.{key} is not in docs/configuration.md"
     for key in step_keys():
         assert f"{key} =" in doc or f"`{key}`" in doc, key
+    for parent, model in NESTED.items():
+        for key in keys(model):
+            assert f"{key} =" in doc, f"{parent}.{key} is not in docs/configuration.md"
     for field in cfg.TEMPLATE_FIELDS:
         assert f"`{{{field}}}`" in doc, f"template field {{{field}}} is not documented"
 

@@ -149,7 +149,8 @@ class App:
                     await asyncio.wait_for(stop.wait(), RESTART_DELAY)
 
     async def settle(self) -> None:
-        """Run every step, notice and delivery that is due now."""
+        """Check deadlines, then run every step, notice and delivery that is due now."""
+        self.engine.checkins.tick()
         while await self.runner.tick():
             pass
 

@@ -643,6 +643,20 @@ def _check_playbooks(config: Config) -> list[str]:
     return sorted(set(problems), key=problems.index)
 
 
+def addresses(config: Config, contact_key: str) -> list[tuple[str, str]]:
+    """Every (channel, address) on which a contact is reached; secrets stay out of it."""
+    contact = config.contacts[contact_key]
+    out: list[tuple[str, str]] = []
+    if contact.console:
+        out.append(("console", contact_key))
+    if contact.telegram:
+        out.append(("telegram", str(contact.telegram.chat_id)))
+    if contact.signal:
+        out.append(("signal", contact.signal.number or contact.signal.group or ""))
+    out.extend(("apprise", str(i)) for i in range(len(contact.apprise)))
+    return out
+
+
 def working_channels(config: Config, contact: Contact) -> list[str]:
     """The channels that can reach a contact with the connectors configured."""
     found = []

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from detectors.codes import Filtered
+from watcher.checkins import CheckinClock
 from watcher.config import Config, parse_duration
 from watcher.models import DetectionFailed, Event, IncidentState, Match, utcnow
 from watcher.rules import armed, cooldown
@@ -63,6 +64,7 @@ class Engine:
         self.store = store
         self.detectors = detectors
         self.clock = clock
+        self.checkins = CheckinClock(config, store, clock)
 
     async def ingest(self, event: Event, cursor: tuple[str, str] | None = None) -> Outcome:
         """Process one event; `cursor` (feed, value) is committed with it."""
@@ -82,6 +84,7 @@ class Engine:
         with self.store.transaction():
             self.store.mark_seen(event, now)
             self.store.feed_event(event.feed_name, now)
+            self.checkins.observe(event)
             for match in live:
                 incidents.extend(self._apply(match, now))
             if cursor is not None:

@@ -1,0 +1,116 @@
+"""The check-in clock: deadlines kept in SQLite, checked every tick, fired exactly once.
+
+A missed check-in opens an incident. If the person's feeds were blind during the period,
+the watcher cannot know whether they checked in: it says so to the contacts instead of
+firing (a false alarm) or staying silent (a missed one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from detectors.checkin import CheckinRule
+from watcher.config import Config, NotifyStep, addresses
+from watcher.models import Event, Match, utcnow
+from watcher.store import Store, from_ts, ts
+
+log = logging.getLogger("watcher.checkins")
+
+BLIND = ("{person}'s check-in '{code}' was due by {deadline}, but {person}'s watch was blind "
+         "({detail}), so the watcher cannot tell whether they checked in. Please check on "
+         "{person} another way.")
+
+
+class CheckinClock:
+    def __init__(self, config: Config, store: Store,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.rules = {name: CheckinRule(code.checkin, config.person_zone(code.person))
+                      for name, code in config.codes.items() if code.checkin is not None}
+
+    def observe(self, event: Event) -> None:
+        """Record a check-in. Call inside the transaction that marks the event seen."""
+        for name, rule in self.rules.items():
+            code = self.config.codes[name]
+            if code.person != event.person or not rule.qualifies(event):
+                continue
+            last = self._get(name, "last")
+            if last is None or event.at > last:
+                self._set(name, "last", event.at)
+                if rule.spec.every is not None:
+                    self._set(name, "deadline", rule.deadline(event.at, event.at))
+
+    def tick(self) -> int:
+        """Check every deadline that has passed; return how many were handled."""
+        handled = 0
+        for name, rule in self.rules.items():
+            now = self.clock()
+            deadline = self._get(name, "deadline")
+            if deadline is None:
+                with self.store.transaction():
+                    self._set(name, "deadline", rule.deadline(self._get(name, "last"), now))
+                continue
+            if now < deadline:
+                continue
+            with self.store.transaction():
+                self._due(name, rule, deadline, now)
+            handled += 1
+        return handled
+
+    def _due(self, name: str, rule: CheckinRule, deadline: datetime, now: datetime) -> None:
+        code = self.config.codes[name]
+        last = self._get(name, "last")
+        start = rule.window_start(deadline)
+        if last is None or last <= start:
+            blind = self._blind(code.person, start)
+            if blind:
+                self._tell_blind(name, deadline, blind, now)
+            else:
+                self._missed(name, deadline, last, now)
+        # A missed `every` check-in is asked for again one full period later.
+        basis = now if (last is None or last <= start) else last
+        self._set(name, "deadline", rule.deadline(basis, max(now, deadline)))
+
+    def _missed(self, name: str, deadline: datetime, last: datetime | None,
+                now: datetime) -> None:
+        code = self.config.codes[name]
+        key = f"checkin:{name}:{ts(deadline)}"
+        evidence = {"detector": "checkin", "deadline": deadline.isoformat(),
+                    "last_checkin": last.isoformat() if last else None}
+        match = Match(code=name, person=code.person, event_key=key, event_id=key,
+                      platform="checkin", kind="message", at=deadline, evidence=evidence)
+        incident = self.store.open_incident(match, code.playbook, now, matched="(no check-in)")
+        log.info("check-in %s missed: incident %s opened", name, incident)
+
+    def _blind(self, person: str, since: datetime) -> str | None:
+        for row in self.store.health():
+            if not str(row["feed"]).startswith(f"{person}/"):
+                continue
+            last_ok = from_ts(row["last_ok"]) if row["last_ok"] else None
+            if row["blind_since"] or last_ok is None or last_ok < since:
+                return f"{row['feed']}: {row['detail'] or 'not read since the period began'}"
+        return None
+
+    def _tell_blind(self, name: str, deadline: datetime, detail: str, now: datetime) -> None:
+        code = self.config.codes[name]
+        person = self.config.people[code.person].name
+        local = deadline.astimezone(self.config.person_zone(code.person))
+        text = BLIND.format(person=person, code=name, deadline=f"{local:%H:%M %a %d %b}",
+                            detail=detail)
+        book = self.config.playbooks[code.playbook or ""]
+        contacts = sorted({c for s in book.steps if isinstance(s, NotifyStep) for c in s.notify})
+        for contact in contacts:
+            for channel, address in addresses(self.config, contact):
+                self.store.enqueue(None, contact, channel, address, text, now, "checkin-blind")
+        log.warning("check-in %s could not be verified: watch blind", name)
+
+    def _get(self, name: str, what: str) -> datetime | None:
+        value = self.store.cursor(f"checkin:{name}:{what}")
+        return from_ts(value) if value else None
+
+    def _set(self, name: str, what: str, moment: datetime) -> None:
+        self.store.set_cursor(f"checkin:{name}:{what}", ts(moment), self.clock())
