@@ -12,11 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from connectors.replay import LineError, Position, ReplayFile
+from connectors.telegram_export import ExportFormatError
 from detectors.codes import CodeLoadError, build_detectors
 from playbooks.channels import addresses
 from playbooks.drills import report, start_drill
 from watcher import config as config_module
 from watcher.app import App, unknown_person
+from watcher.audit import audit as run_audit
+from watcher.audit import report as audit_report
 from watcher.config import Config, ConfigError, parse_duration
 from watcher.engine import detect
 from watcher.lock import ProcessLock
@@ -57,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop waiting after this long (default 15m); the report says so")
     drill.add_argument("--database", type=Path,
                        help="use this database instead of [watcher] database")
+
+    audit = sub.add_parser(
+        "audit", help="how often each code would have fired on past messages (writes nothing)",
+        description="Run every code over a person's past messages (event files in the replay "
+                    "format, or a Telegram Desktop chat export result.json) and report how "
+                    "often each would have fired. Runs no playbook and writes nothing.")
+    audit.add_argument("--config", required=True, type=Path, help="the TOML config file")
+    audit.add_argument("history", nargs="+", type=Path,
+                       help="event files (.jsonl) or Telegram Desktop exports (result.json)")
+    audit.add_argument("--person", help="whose history this is (default: matched by "
+                       "Telegram user id, or the only person in the config)")
+    audit.add_argument("--json", action="store_true", help="print the result as JSON")
 
     check = sub.add_parser("check", help="validate the config and print what it would watch",
                            description="Validate the config and print what it would watch.")
@@ -137,6 +152,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def _logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if args.person is not None and args.person not in config.people:
+        raise UsageError(f'no person "{args.person}"; known people: '
+                         f'{", ".join(sorted(config.people))}')
+    for path in args.history:
+        if not path.is_file():
+            raise UsageError(f"{path}: history file not found")
+    detectors, _ = build_detectors(config)
+    try:
+        result = run_audit(config, detectors, args.history, args.person)
+    except ExportFormatError as exc:
+        raise UsageError(str(exc)) from None
+    for problem in result.problems + result.failures:
+        print(f"error: {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"events": result.events, "codes": {
+            name: [{"event": e, "matched": s} for e, s in code.fired]
+            for name, code in result.codes.items()}}, ensure_ascii=False))
+    else:
+        print(audit_report(result))
+    return EXIT_BAD_INPUT if result.problems else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -224,7 +263,8 @@ def drill_running(app: App, incident: int) -> bool:
     return found is not None and found.state == IncidentState.OPEN
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay, "drill": cmd_drill}
+COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay, "drill": cmd_drill,
+            "audit": cmd_audit}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
