@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -22,8 +22,11 @@ from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
 from watcher.config import Config, parse_duration
 from watcher.engine import Engine
+from watcher.heartbeat import Heartbeat
 from watcher.models import Event, Response, utcnow
-from watcher.store import Store
+from watcher.status import status_report
+from watcher.store import Store, from_ts, ts
+from watcher.supervision import Supervisor
 
 log = logging.getLogger("watcher.app")
 RESTART_DELAY = 5.0
@@ -72,7 +75,10 @@ class App:
             if callable(getattr(connector, "send", None)):
                 self.channels[connector.name] = connector  # type: ignore[assignment]
         self.runner = PlaybookRunner(config, self.store, self.channels, clock)
-        self.responder = Responder(config, self.store, clock)
+        feeds = [f for c in self.connectors for f in c.feeds()]
+        self.supervisor = Supervisor(config, self.store, clock, feeds)
+        self.responder = Responder(config, self.store, clock, status=self.status_text)
+        self.heartbeat = Heartbeat(config)
         replay = config.connectors.replay
         files = replay.files if replay else []
         self.replay_files = [ReplayFile(config.resolve(f)) for f in files]
@@ -148,11 +154,32 @@ class App:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RESTART_DELAY)
 
+    def status_text(self) -> str:
+        return status_report(self.config, self.store, self.supervisor)
+
     async def settle(self) -> None:
         """Check deadlines, then run every step, notice and delivery that is due now."""
         self.engine.checkins.tick()
         while await self.runner.tick():
             pass
+
+    async def supervise(self) -> None:
+        """Blind watches, the digest, the heartbeat and retention (every tick, in run)."""
+        self.supervisor.tick()
+        if self.supervisor.digest_due():
+            self.supervisor.send_digest()
+        await self.heartbeat.maybe_ping(self.clock(), healthy=not any(
+            s.blind for s in self.supervisor.states()))
+        purge_due = self.store.cursor("retention:last")
+        now = self.clock()
+        if purge_due is None or now - from_ts(purge_due) >= timedelta(days=1):
+            keep = parse_duration(self.config.watcher.keep_seen)
+            with self.store.transaction():
+                removed = self.store.purge_seen(now - keep)
+                self.store.set_cursor("retention:last", ts(now), now)
+            if removed:
+                log.info("purged %d dedupe keys older than %s", removed,
+                         self.config.watcher.keep_seen)
 
     async def run(self, once: bool = False, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -172,12 +199,14 @@ class App:
         try:
             while not stop.is_set():
                 await self.poll_replay()
+                await self.supervise()
                 await self.settle()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), tick)
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.heartbeat.aclose()
         log.info("stopped")
 
     async def aclose(self) -> None:

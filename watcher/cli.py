@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from connectors.replay import LineError, Position, ReplayFile
@@ -17,14 +19,17 @@ from detectors.codes import CodeLoadError, build_detectors
 from playbooks.channels import addresses
 from playbooks.drills import report, start_drill
 from watcher import config as config_module
+from watcher import evidence, init, logs
 from watcher.app import App, unknown_person
 from watcher.audit import audit as run_audit
 from watcher.audit import report as audit_report
 from watcher.config import Config, ConfigError, parse_duration
 from watcher.engine import detect
 from watcher.lock import ProcessLock
-from watcher.models import IncidentState, utcnow
-from watcher.store import StoreError
+from watcher.models import IncidentState, parse_time, utcnow
+from watcher.status import status_data, status_report
+from watcher.store import Store, StoreError
+from watcher.supervision import Supervisor
 
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 1
@@ -72,6 +77,39 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--person", help="whose history this is (default: matched by "
                        "Telegram user id, or the only person in the config)")
     audit.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    status = sub.add_parser(
+        "status", help="every feed's health, open alerts, pending steps, last drills",
+        description="Show every feed's health, open alerts, pending steps and last drills.")
+    status.add_argument("--config", required=True, type=Path, help="the TOML config file")
+    status.add_argument("--json", action="store_true", help="print JSON for scripts")
+    status.add_argument("--database", type=Path,
+                        help="use this database instead of [watcher] database")
+
+    evidence = sub.add_parser(
+        "evidence", help="verify or export the hash-chained evidence log",
+        description="The evidence log: every match, alert, delivery, acknowledgement, drill "
+                    "and blind watch, hash-chained so that any change can be detected.")
+    ev_sub = evidence.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = ev_sub.add_parser("verify", help="prove the chain is intact or name the first "
+                               "broken entry")
+    verify.add_argument("--config", required=True, type=Path, help="the TOML config file")
+    verify.add_argument("--database", type=Path, help="use this database instead")
+    export = ev_sub.add_parser("export", help="write a printable (html) or machine-readable "
+                               "(jsonl) timeline")
+    export.add_argument("--config", required=True, type=Path, help="the TOML config file")
+    export.add_argument("--format", required=True, choices=["html", "jsonl"])
+    export.add_argument("--out", required=True, type=Path, help="the file to write")
+    export.add_argument("--from", dest="start", help="from this date/time (ISO, UTC)")
+    export.add_argument("--to", dest="end", help="up to this date/time (ISO, UTC)")
+    export.add_argument("--database", type=Path, help="use this database instead")
+
+    init = sub.add_parser(
+        "init", help="answer a few questions and get a commented config (written 0600)",
+        description="Ask who is watched, on which platforms, who is alerted and the first "
+                    "code, and write a commented config readable by you only.")
+    init.add_argument("--out", type=Path, default=Path("watcher.toml"),
+                      help="the config file to write (default watcher.toml; never overwritten)")
 
     check = sub.add_parser("check", help="validate the config and print what it would watch",
                            description="Validate the config and print what it would watch.")
@@ -149,10 +187,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if bad else 0
 
 
-def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
 
 def cmd_audit(args: argparse.Namespace) -> int:
     config = _load(args.config)
@@ -178,9 +212,84 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if result.problems else 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    _logging(args.verbose)
+def _existing_store(config: Config, database: Path | None) -> Store:
+    path = database or config.database
+    if not path.exists():
+        raise UsageError(f"{path}: no database yet; it is created by `watcher run`")
+    return Store(path)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    store = _existing_store(config, args.database)
+    try:
+        supervisor = Supervisor(config, store)
+        if args.json:
+            print(json.dumps(status_data(config, store, supervisor), ensure_ascii=False))
+        else:
+            print(status_report(config, store, supervisor))
+    finally:
+        store.close()
+    return 0
+
+
+def _when(value: str | None, flag: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise UsageError(f"{flag}: not a date; write it like 2026-11-22 or "
+                         "2026-11-22T14:00") from None
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    store = _existing_store(config, args.database)
+    try:
+        chain = evidence.verify(store.conn)
+        if args.action == "verify":
+            checked, problem = chain
+            if problem is None:
+                print(f"Evidence log intact: {checked} entries verified.")
+                return 0
+            print(f"EVIDENCE LOG BROKEN: {problem} ({checked} entries before it are intact).")
+            return EXIT_RUNTIME
+        items = evidence.entries(store.conn, _when(args.start, "--from"), _when(args.end, "--to"))
+        if args.format == "jsonl":
+            text = evidence.to_jsonl(items)
+        else:
+            names = ", ".join(p.name for p in config.people.values())
+            text = evidence.to_html(items, f"Evidence log: {names}", chain)
+        write_private(args.out, text)
+        print(f"Wrote {args.out}")
+    finally:
+        store.close()
+    return 0
+
+
+def write_private(path: Path, text: str) -> None:
+    """Exports hold sensitive evidence: created readable by their owner only."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    if args.out.exists():
+        raise UsageError(f"{args.out} exists; choose another --out (it is never overwritten)")
+    try:
+        answers = init.interview(input)
+    except (EOFError, KeyboardInterrupt):
+        raise UsageError("stopped before the end; nothing was written") from None
+    init.write_config(args.out, init.render(answers))
+    print(f"Wrote {args.out} (readable by you only). Next: watcher check --config {args.out}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    logs.setup(args.verbose, config.secrets.values())
     database = args.database or config.database
     lock = ProcessLock(database)
     if not lock.acquire():
@@ -210,8 +319,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    _logging()
     config = _load(args.config)
+    logs.setup(False, config.secrets.values())
     if args.code not in config.codes:
         raise UsageError(f'no code "{args.code}"; known codes: {", ".join(sorted(config.codes))}')
     if config.codes[args.code].playbook is None:
@@ -264,7 +373,8 @@ def drill_running(app: App, incident: int) -> bool:
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay, "drill": cmd_drill,
-            "audit": cmd_audit}
+            "audit": cmd_audit, "status": cmd_status, "evidence": cmd_evidence,
+            "init": cmd_init}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

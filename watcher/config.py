@@ -75,6 +75,11 @@ class WatcherSection(_Strict):
     max_image_bytes: int = Field(default=25_000_000, gt=0)
     max_image_pixels: int = Field(default=60_000_000, gt=0)
     tick: str = "1s"
+    stale_after: str = "15m"
+    heartbeat_url: str | SecretRef | None = None
+    heartbeat_every: str = "5m"
+    digest: Literal["off", "daily", "weekly"] = "off"
+    keep_seen: str = "90d"
 
 
 class TelegramPerson(_Strict):
@@ -326,6 +331,10 @@ class Config:
     def database(self) -> Path:
         return self.resolve(self.watcher.database)
 
+    @property
+    def default_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.watcher.timezone)
+
     def person_zone(self, person: str) -> ZoneInfo:
         return ZoneInfo(self.people[person].timezone or self.watcher.timezone)
 
@@ -495,6 +504,8 @@ def _resolve_secrets(config: Config, environ: Mapping[str, str],
                      out: dict[str, str]) -> list[str]:
     problems = []
     refs: list[tuple[str, SecretRef]] = []
+    if isinstance(config.watcher.heartbeat_url, SecretRef):
+        refs.append(("watcher.heartbeat_url", config.watcher.heartbeat_url))
     if config.connectors.telegram is not None:
         refs.append(("connectors.telegram.token", config.connectors.telegram.token))
     if config.connectors.bluesky is not None and config.connectors.bluesky.login is not None:
@@ -538,6 +549,11 @@ def _check_watcher(config: Config) -> list[str]:
             problems.append("watcher.tick: must be at least 1s")
     except ValueError as exc:
         problems.append(f"watcher.tick: {exc}")
+    for key in ("stale_after", "heartbeat_every", "keep_seen"):
+        try:
+            parse_duration(getattr(config.watcher, key))
+        except ValueError as exc:
+            problems.append(f"watcher.{key}: {exc}")
     return problems
 
 

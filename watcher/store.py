@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from watcher import evidence
 from watcher.models import Event, Incident, IncidentState, Match
 
 
@@ -74,6 +75,7 @@ MIGRATIONS: tuple[str, ...] = (
                           actor TEXT, created_at TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX notices_pending ON notices(done, id);
     """,
+    evidence.SCHEMA,
 )
 
 
@@ -128,10 +130,8 @@ class Store:
         conn = self.db.conn
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with conn:
-                for statement in filter(str.strip, script.split(";")):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
+            # One script, one transaction, with its version number: all or nothing.
+            conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -180,6 +180,9 @@ class Store:
              match.event_key, match.platform, match.link, matched, ts(match.at)),
         )
         incident_id = int(cur.lastrowid or 0)
+        self.log(now, "drill" if drill else "incident", incident_id,
+                 {"state": "open", "code": match.code, "person": match.person,
+                  "event": match.event_key, "link": match.link, "matched": matched})
         self.add_match(incident_id, match)
         if playbook is not None:
             self.conn.execute(
@@ -196,7 +199,15 @@ class Store:
             (incident_id, match.code, match.person, match.event_key, ts(match.at),
              json.dumps(dict(match.evidence), sort_keys=True, default=str)),
         )
+        self.log(match.at, "match", incident_id,
+                 {"code": match.code, "person": match.person, "event": match.event_key,
+                  "link": match.link, **dict(match.evidence)})
         return int(cur.lastrowid or 0)
+
+    def log(self, at: datetime, kind: str, incident_id: int | None,
+            data: Mapping[str, Any]) -> None:
+        """Append to the evidence log, in the caller's transaction."""
+        evidence.append(self.conn, ts(at), kind, incident_id, data)
 
     def matches_between(self, code: str, person: str, start: datetime, end: datetime,
                         unconfirmed: bool = False) -> list[tuple[int, str, datetime]]:
@@ -250,6 +261,8 @@ class Store:
             "UPDATE incidents SET state = 'acknowledged', acked_by = ?, acked_at = ?, "
             "updated_at = ? WHERE id = ? AND state = 'open'",
             (contact, ts(now), ts(now), incident_id))
+        if cur.rowcount == 1:
+            self.log(now, "ack", incident_id, {"contact": contact})
         return cur.rowcount == 1
 
     def acked_by(self, incident_id: int) -> str | None:
@@ -298,6 +311,7 @@ class Store:
     def set_incident_state(self, incident_id: int, state: IncidentState, now: datetime) -> None:
         self.conn.execute("UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?",
                           (state.value, ts(now), incident_id))
+        self.log(now, "incident", incident_id, {"state": state.value})
         if state in (IncidentState.STOOD_DOWN, IncidentState.RESOLVED):
             self.finish_run(incident_id, now)
 
@@ -321,6 +335,16 @@ class Store:
             "UPDATE runs SET step = ?, due_at = ?, waiting = ?, repeats = ?, status = ? "
             "WHERE incident_id = ?",
             (step, ts(due_at), int(waiting), json.dumps(dict(repeats)), status, incident_id))
+
+    def purge_seen(self, before: datetime) -> int:
+        """Forget dedupe keys seen before `before`; cursors keep old events from returning."""
+        cur = self.conn.execute("DELETE FROM seen_events WHERE seen_at < ?", (ts(before),))
+        return cur.rowcount
+
+    def last_drill(self, code: str) -> datetime | None:
+        row = self.conn.execute("SELECT MAX(opened_at) FROM incidents WHERE code = ? "
+                                "AND drill = 1", (code,)).fetchone()
+        return from_ts(row[0]) if row and row[0] else None
 
     def run_active(self, incident_id: int) -> bool:
         row = self.conn.execute("SELECT status FROM runs WHERE incident_id = ?",
@@ -359,16 +383,27 @@ class Store:
         self.conn.execute(
             "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
             "error = NULL, platform_ref = ? WHERE id = ?", (ts(now), platform_ref, delivery_id))
+        self._log_delivery(delivery_id, now, "sent", None)
+
+    def _log_delivery(self, delivery_id: int, now: datetime, status: str,
+                      error: str | None) -> None:
+        row = self.conn.execute("SELECT incident_id, contact, channel, kind FROM outbox "
+                                "WHERE id = ?", (delivery_id,)).fetchone()
+        if row is not None:
+            self.log(now, "delivery", row[0], {"contact": row[1], "channel": row[2],
+                                               "message": row[3], "status": status,
+                                               "error": error})
 
     def delivery_retry(self, delivery_id: int, error: str, next_try: datetime) -> None:
         self.conn.execute(
             "UPDATE outbox SET attempts = attempts + 1, error = ?, next_try_at = ? WHERE id = ?",
             (error, ts(next_try), delivery_id))
 
-    def delivery_failed(self, delivery_id: int, error: str) -> None:
+    def delivery_failed(self, delivery_id: int, error: str, now: datetime) -> None:
         self.conn.execute(
             "UPDATE outbox SET status = 'failed', attempts = attempts + 1, error = ? WHERE id = ?",
             (error, delivery_id))
+        self._log_delivery(delivery_id, now, "failed", error)
 
     def feed_ok(self, feed: str, now: datetime) -> None:
         self.conn.execute(

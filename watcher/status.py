@@ -1,0 +1,59 @@
+"""`watcher status` and the contacts' /status: every feed, open alerts, pending steps, drills."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from watcher.config import Config
+from watcher.models import IncidentState
+from watcher.store import Store, from_ts
+from watcher.supervision import Supervisor
+
+
+def status_data(config: Config, store: Store, supervisor: Supervisor) -> dict[str, Any]:
+    feeds = [{"feed": s.feed, "watched": not s.blind,
+              "last_ok": s.last_ok.isoformat() if s.last_ok else None,
+              "last_event": s.last_event.isoformat() if s.last_event else None,
+              "failures": s.failures, "problem": s.detail or None}
+             for s in supervisor.states()]
+    incidents = [{"id": i.id, "code": i.code, "person": i.person, "state": i.state.value,
+                  "drill": i.drill, "opened_at": i.opened_at.isoformat(),
+                  "acked_by": store.acked_by(i.id)}
+                 for state in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED)
+                 for i in store.incidents(state)]
+    steps = [{"incident": r[0], "playbook": r[1], "step": r[2], "due_at": from_ts(r[3]).isoformat()}
+             for r in store.conn.execute("SELECT incident_id, playbook, step, due_at FROM runs "
+                                         "WHERE status = 'active' ORDER BY due_at")]
+    drills = {name: (d.isoformat() if (d := store.last_drill(name)) else None)
+              for name, code in config.codes.items() if code.playbook is not None}
+    pending = store.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+    return {"feeds": feeds, "incidents": incidents, "pending_steps": steps,
+            "pending_messages": int(pending.fetchone()[0]), "last_drill": drills}
+
+
+def status_report(config: Config, store: Store, supervisor: Supervisor) -> str:
+    data = status_data(config, store, supervisor)
+    lines = ["Feeds:"]
+    for f in data["feeds"]:
+        state = "watched" if f["watched"] else "NOT WATCHED"
+        lines.append(f"  {f['feed']:<24} {state:<12} last read {_t(f['last_ok'])}"
+                     + (f"  problem: {f['problem']}" if f["problem"] else ""))
+    if not data["feeds"]:
+        lines.append("  (no live feeds configured)")
+    lines.append("Open alerts:")
+    for i in data["incidents"]:
+        who = f", handled by {i['acked_by']}" if i["acked_by"] else ""
+        drill = " [drill]" if i["drill"] else ""
+        lines.append(f"  #{i['id']} {i['code']} ({i['person']}){drill}: {i['state']}{who}, "
+                     f"since {_t(i['opened_at'])}")
+    if not data["incidents"]:
+        lines.append("  none")
+    lines.append(f"Pending steps: {len(data['pending_steps'])}; messages waiting to be sent: "
+                 f"{data['pending_messages']}")
+    for code, when in data["last_drill"].items():
+        lines.append(f"Last drill of {code}: {_t(when) if when else 'never'}")
+    return "\n".join(lines)
+
+
+def _t(value: str | None) -> str:
+    return value[:16].replace("T", " ") + " UTC" if value else "never"
