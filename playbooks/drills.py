@@ -64,9 +64,7 @@ def report(store: Store, incident_id: int) -> DrillReport:
 
 
 def last_drill(store: Store, code: str) -> datetime | None:
-    row = store.conn.execute("SELECT MAX(opened_at) FROM incidents WHERE code = ? AND drill = 1",
-                             (code,)).fetchone()
-    return from_ts(row[0]) if row and row[0] else None
+    return store.last_drill(code)
 
 
 def due_reminders(config: Config, store: Store, now: datetime) -> list[tuple[str, str]]:

@@ -200,7 +200,7 @@ class PlaybookRunner:
     def _failed(self, delivery: Delivery, error: str, permanent: bool) -> None:
         with self.store.transaction():
             if permanent:
-                self.store.delivery_failed(delivery.id, error)
+                self.store.delivery_failed(delivery.id, error, self.clock())
                 # Tell the others, never silently drop; failures about failures stop here.
                 if delivery.incident_id is not None and delivery.kind != "failure":
                     self.store.add_notice(delivery.incident_id, "delivery_failed",

@@ -136,8 +136,8 @@ def test_code_needs_exactly_one_detector(tmp_path: Path) -> None:
     path = write_config(tmp_path)
     path.write_text(path.read_text().replace('image = ["flower.jpg"]',
                                              'image = ["flower.jpg"]\nphrase = ["x y"]'))
-    assert problems(path) == ["codes.flower: give exactly one of phrase, image or reaction "
-                              "(found 2)"]
+    assert problems(path) == ["codes.flower: give exactly one of phrase, image, reaction or "
+                              "checkin (found 2)"]
 
 
 def test_alert_to_watched_person_refused(tmp_path: Path) -> None:

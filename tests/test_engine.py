@@ -14,7 +14,7 @@ from tests.conftest import Clock
 from watcher.config import Config, load
 from watcher.engine import Engine
 from watcher.models import Event, FileImage
-from watcher.store import Store, StoreError
+from watcher.store import MIGRATIONS, Store, StoreError
 
 AT = datetime(2026, 11, 22, 14, 2, tzinfo=UTC)
 
@@ -93,7 +93,7 @@ def test_database_is_private_wal_and_migrated(tmp_path: Path) -> None:
     store = Store(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     store.close()
     Store(path).close()  # re-opening runs no migration twice
 
