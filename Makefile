@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: example test lint typecheck pytest clean
+.PHONY: example test lint typecheck pytest pds clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,10 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev
+pds:
+	bash scripts/install-pds.sh
+
+pytest: $(VENV)/.installed-dev pds
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
