@@ -83,16 +83,21 @@ class App:
         files = replay.files if replay else []
         self.replay_files = [ReplayFile(config.resolve(f)) for f in files]
         self.bad_lines: list[LineError] = []
+        self._wake = asyncio.Event()
 
     # -- the Sink the connectors talk to ---------------------------------------------
 
     async def event(self, event: Event, cursor: tuple[str, str] | None = None) -> None:
         if unknown_person(self.config, event):
             return  # connectors only pass configured people; guard against a slip
-        await self.engine.ingest(event, cursor)
+        outcome = await self.engine.ingest(event, cursor)
+        if outcome.incidents or outcome.matches:
+            self._wake.set()  # an alert is due now: do not wait for the next tick
 
     def response(self, response: Response) -> str | None:
-        return self.responder.handle(response)
+        reply = self.responder.handle(response)
+        self._wake.set()  # an ack or stand-down may need announcing
+        return reply
 
     def cursor(self, feed: str) -> str | None:
         return self.store.cursor(feed)
@@ -198,16 +203,28 @@ class App:
                  for c in self.connectors]
         try:
             while not stop.is_set():
+                self._wake.clear()  # work arriving from here on wakes the sleep below
                 await self.poll_replay()
                 await self.supervise()
                 await self.settle()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), tick)
+                await self._sleep(stop, tick)
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.heartbeat.aclose()
         log.info("stopped")
+
+    async def _sleep(self, stop: asyncio.Event, tick: float) -> None:
+        """Wait for the next tick, a step falling due sooner, new work, or the stop."""
+        due = self.store.next_due()
+        timeout = tick if due is None else \
+            min(tick, max(0.0, (due - self.clock()).total_seconds()))
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
 
     async def aclose(self) -> None:
         for connector in self.connectors:
