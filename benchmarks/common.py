@@ -20,7 +20,8 @@ def header(title: str) -> str:
         pass
     return (f"# {title}\n# when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
             f"# machine: {platform.machine()}, {os.cpu_count()} cores, {cpu}, "
-            f"Python {platform.python_version()}\n# command: {' '.join([sys.executable, *sys.argv])}")
+            f"Python {platform.python_version()}\n"
+            f"# command: {' '.join([sys.executable, *sys.argv])}")
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import header, percentile  # noqa: E402
-from watcher.app import App  # noqa: E402
-from watcher.config import load  # noqa: E402
-from watcher.models import Event  # noqa: E402
-from watcher.store import from_ts  # noqa: E402
+from benchmarks.common import header, percentile
+from watcher.app import App
+from watcher.config import load
+from watcher.models import Event
+from watcher.store import from_ts
 
 INCIDENTS = 100
 WAIT = 3
@@ -39,10 +39,10 @@ playbook = "escalate"
 [playbooks.escalate]
 steps = [
   { notify = ["alex"], message = "first {incident}" },
-  { wait_ack = "%ds" },
+  { wait_ack = "WAITs" },
   { notify = ["alex"], message = "second {incident}" },
 ]
-""" % WAIT
+""".replace("WAIT", str(WAIT))
 
 
 async def main() -> None:

@@ -30,6 +30,7 @@ from watcher.supervision import Supervisor
 
 log = logging.getLogger("watcher.app")
 RESTART_DELAY = 5.0
+REPLAY_BATCH = 200
 
 
 def unknown_person(config: Config, event: Event) -> str | None:
@@ -122,18 +123,30 @@ class App:
         count = 0
         for source in self.replay_files:
             start = Position.decode(self.store.cursor(source.feed))
+            batch: list[tuple[Event, tuple[str, str] | None]] = []
             for item, position in source.read(start):
                 cursor = (source.feed, position.encode())
                 if isinstance(item, Event) and (problem := unknown_person(self.config, item)):
                     item = LineError(source.path, position.line, problem)
                 if isinstance(item, LineError):
+                    await self._flush(batch)
                     self.bad_lines.append(item)
                     log.error("skipped bad event line %s", item)
                     self.save_cursor(*cursor)
                     continue
-                await self.engine.ingest(item, cursor)
+                batch.append((item, cursor))
                 count += 1
+                if len(batch) >= REPLAY_BATCH:
+                    await self._flush(batch)
+            await self._flush(batch)
         return count
+
+    async def _flush(self, batch: list[tuple[Event, tuple[str, str] | None]]) -> None:
+        if batch:
+            outcomes = await self.engine.ingest_batch(batch)
+            batch.clear()
+            if any(o.incidents or o.matches for o in outcomes):
+                self._wake.set()
 
     async def _start(self, connector: Connector) -> bool:
         try:
