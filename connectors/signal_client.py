@@ -14,7 +14,7 @@ import asyncio
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote as urlquote
@@ -219,10 +219,14 @@ class SignalClient:
             raise SignalError(f"receive: unexpected reply {data!r:.200}", permanent=True)
         return data
 
-    async def stream(self, *, ignore_attachments: bool = False,
-                     check_mode: bool = True) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, *, ignore_attachments: bool = False, check_mode: bool = True,
+                     on_open: Callable[[], None] | None = None
+                     ) -> AsyncIterator[dict[str, Any]]:
         """json-rpc mode: yield each {envelope, account}; raise SignalUnreachable when the
-        socket ends. Envelopes arriving while no socket is open are lost: reconnect fast."""
+        socket ends. Envelopes arriving while no socket is open are lost: reconnect fast.
+
+        ``on_open`` is called once the socket is open: from then on nothing is lost, which a
+        caller must know to end a reported gap without waiting for the next message."""
         if check_mode and (mode := await self.mode()) != "json-rpc":
             # a websocket GET on a normal-mode service would receive and discard messages
             raise SignalError(f"stream: service is in {mode!r} mode, not json-rpc",
@@ -242,6 +246,8 @@ class SignalClient:
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise SignalUnreachable(f"stream: {type(exc).__name__}: {exc}") from exc
         try:
+            if on_open is not None:
+                on_open()
             async for frame in ws:
                 try:
                     item = json.loads(frame)

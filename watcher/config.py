@@ -713,6 +713,7 @@ def _check_connectors(config: Config) -> list[str]:
         if contact.signal and (contact.signal.number is None) == (contact.signal.group is None):
             problems.append(f'contacts.{key}.signal: give exactly one of number = "+44..." or '
                             'group = "group.ID"')
+        problems.extend(_signal_account_clash(config, key, contact))
     for key, person in config.people.items():
         if person.signal and not (person.signal.uuid or person.signal.number):
             problems.append(f"people.{key}.signal: give uuid (preferred) or number")
@@ -724,6 +725,28 @@ def _check_connectors(config: Config) -> list[str]:
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
     return problems
+
+
+def _same_number(a: str, b: str) -> bool:
+    return re.sub(r"[\s\-().]", "", a) == re.sub(r"[\s\-().]", "", b)
+
+
+def _signal_account_clash(config: Config, key: str, contact: Contact) -> list[str]:
+    """Signal alerts go out from [connectors.signal] number: never from a watched person's
+    own account (they would show on their phone), never to the account itself."""
+    section = config.connectors.signal
+    if contact.signal is None or section is None:
+        return []
+    for pkey, person in config.people.items():
+        if person.signal and person.signal.number and _same_number(person.signal.number,
+                                                                   section.number):
+            return [f"contacts.{key}.signal: [connectors.signal] number is watched person "
+                    f"{pkey}'s own account, so alerts sent from it would show on their phone; "
+                    "reach contacts by another channel (docs/signal.md)"]
+    if contact.signal.number and _same_number(contact.signal.number, section.number):
+        return [f"contacts.{key}.signal.number: this is [connectors.signal] number itself; a "
+                "linked account cannot alert its own owner: give this contact another channel"]
+    return []
 
 
 def _connector_durations(config: Config) -> list[tuple[str, str]]:

@@ -121,6 +121,8 @@ class Store:
             if path is not None:
                 self.db.enable_wal()
             conn.execute("PRAGMA synchronous = FULL")
+            # Freed pages (e.g. a connector's inbox journal) are zeroed, not left readable.
+            conn.execute("PRAGMA secure_delete = ON")
             self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc

@@ -1,0 +1,392 @@
+"""Signal, through signal-cli-rest-api (https://github.com/bbernhard/signal-cli-rest-api).
+
+Watches the envelopes the service's account receives: a watched person's messages, photos,
+reactions and edits become Events; a registered contact's replies and reactions become
+Responses; everything else is dropped unread. Alerts go out as plain messages.
+
+Nothing is lost across a crash: normal-mode receive acknowledges what it returns, so each
+batch is written to the store (cursor ``signal/inbox``) before it is handled, and shrinks in
+the same transaction as each event it yields. json-rpc mode drops what arrives while no
+websocket is open; every cut is reported as a possible gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from connectors.base import ConnectorError, Sink
+from connectors.signal_client import (
+    SignalClient,
+    SignalError,
+    SignalNotFound,
+    SignalTooLarge,
+    SignalUnreachable,
+)
+from connectors.signal_envelopes import (
+    Directory,
+    Draft,
+    Reply,
+    attachment_ids,
+    contact_reply,
+    person_draft,
+    slim,
+)
+from connectors.signal_send import SignalSending
+from watcher.config import Config, parse_duration
+from watcher.config import SignalConnector as SignalSection
+from watcher.models import BytesImage, DeliveryError, Event, ImageSource, ImageTooLarge
+
+log = logging.getLogger("watcher.signal")
+
+INBOX = "signal/inbox"  # the cursor holding a received batch until every item is handled
+CLIENT_TIMEOUT = 20.0
+MAX_BATCH = 100  # envelopes per receive: bounds what one crash could have to replay
+ONCE_SECONDS = 2.0  # how long `watcher run --once` listens in json-rpc mode
+MAX_BACKOFF = 30.0
+
+
+class UnreadImage:
+    """An image attachment that could not be fetched: detectors report it as a failure,
+    so the event is still stored and the problem logged, instead of the event vanishing."""
+
+    def __init__(self, name: str, problem: str, too_large: bool) -> None:
+        self._name = name
+        self._problem = problem
+        self._too_large = too_large
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def read(self, max_bytes: int) -> bytes:
+        if self._too_large:
+            raise ImageTooLarge(f"{self._name}: {self._problem}")
+        raise OSError(f"{self._name}: {self._problem}")
+
+
+def backoff(failures: int) -> float:
+    """Reconnect at once after a cut or a single failure; then 1 s doubling to 30 s."""
+    return 0.0 if failures < 2 else min(MAX_BACKOFF, 2.0 ** (failures - 2))
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    if seconds > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` until it ends (its exception propagates) or `stop` is set (True)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return True
+    task.result()
+    return stop.is_set()
+
+
+class SignalConnector:
+    name = "signal"
+
+    def __init__(self, config: Config) -> None:
+        section = config.connectors.signal
+        if section is None:
+            raise ValueError("no [connectors.signal] section in the config")
+        self.config = config
+        self.section: SignalSection = section
+        self.url = section.url.rstrip("/")
+        self.client = SignalClient(self.url, section.number, timeout=CLIENT_TIMEOUT)
+        self.directory = Directory.from_config(config, section.number)
+        self.sending = SignalSending(self.client, self.directory, self.url)
+        self.interval = parse_duration(section.poll_interval).total_seconds()
+        self.max_bytes = min(config.watcher.max_image_bytes, section.max_attachment_bytes)
+        self.mode = "normal"
+        self._sink: Sink | None = None
+        self._down = False  # a blind spot is being reported (log once down, once back)
+        self._opened = False
+
+    def feeds(self) -> list[str]:
+        return [f"{key}/signal" for key, person in self.config.people.items() if person.signal]
+
+    # -- starting ----------------------------------------------------------------------
+
+    async def start(self, sink: Sink) -> None:
+        self._sink = sink
+        self.sending.report = sink.feed_failed
+        self.sending.ok = sink.feed_ok
+        try:
+            actual = await self.client.mode()
+        except SignalError as exc:
+            raise self._start_error(exc) from exc
+        self.mode = "json-rpc" if actual == "json-rpc" else "normal"
+        wanted = self.section.mode
+        if wanted != "auto" and wanted != self.mode:
+            raise ConnectorError(
+                f"signal-cli-rest-api at {self.url} runs in {actual} mode but [connectors.signal] "
+                f'mode = "{wanted}"; set mode = "auto" or start the service with '
+                f"MODE={wanted} (docs/signal.md)", permanent=True)
+        if not await self.client.health():
+            raise ConnectorError(f"signal-cli-rest-api at {self.url} is not ready (health "
+                                 "check failed); will retry")
+        self._warn_unmatchable()
+        if self.mode == "json-rpc":
+            log.warning("Signal runs in json-rpc mode: messages that arrive while the watcher "
+                        "is not connected are lost; normal mode keeps them (docs/signal.md)")
+
+    def _start_error(self, exc: SignalError) -> ConnectorError:
+        if exc.permanent:
+            return self._fatal(exc)
+        return ConnectorError(f"cannot reach signal-cli-rest-api at {self.url} ({exc.message});"
+                              " is its container running? Will retry")
+
+    def _fatal(self, exc: SignalError) -> ConnectorError:
+        """A failure a person must fix, with what to do."""
+        number, text = self.section.number, exc.message
+        if "not registered" in text.lower():
+            why = (f"the account {number} is not registered or linked on the service; link "
+                   f"it ({self.url}/v1/qrcodelink?device_name=watcher) or register it, or fix "
+                   "[connectors.signal] number")
+        elif exc.status == 404:
+            why = "this does not look like signal-cli-rest-api; check [connectors.signal] url"
+        elif exc.status in (401, 403):
+            why = "access was refused; check what stands in front of the service"
+        elif " mode" in text:
+            why = 'the service changed mode; set [connectors.signal] mode = "auto"'
+        else:
+            why = "see docs/signal.md"
+        return ConnectorError(f"signal-cli-rest-api at {self.url}: {text}: {why}",
+                              permanent=True)
+
+    def _warn_unmatchable(self) -> None:
+        for key, person in self.config.people.items():
+            if person.signal and not person.signal.uuid:
+                log.warning("people.%s.signal has no uuid: messages from %s are missed whenever "
+                            "Signal hides their number; add the uuid (docs/signal.md)", key, key)
+
+    def _need_sink(self) -> Sink:
+        if self._sink is None:
+            raise RuntimeError("SignalConnector.start() has not been called")
+        return self._sink
+
+    # -- health --------------------------------------------------------------------------
+
+    def _went_down(self, problem: Callable[[str], str], permanent: bool = False) -> None:
+        """Report a blind spot once per outage (the app logs each report)."""
+        if self._down:
+            return
+        self._down = True
+        sink = self._need_sink()
+        for feed in self.feeds():
+            sink.feed_failed(feed, problem(feed.partition("/")[0]), permanent)
+
+    def _all_ok(self) -> None:
+        sink = self._need_sink()
+        for feed in self.feeds():
+            sink.feed_ok(feed)
+        if self._down:
+            self._down = False
+            log.info("Signal: receiving again from %s", self.url)
+
+    def _clock(self, person: str) -> str:
+        zone = self.config.person_zone(person)
+        return f"{datetime.now(zone):%H:%M} ({zone.key})"
+
+    # -- handling what arrives ------------------------------------------------------------
+
+    def _reply_of(self, envelope: dict[str, Any]) -> Reply | None:
+        if self.directory.own_person is not None:
+            return None  # the survivor's own account: contacts talk to *them*, not to us
+        return contact_reply(self.directory, self.config, envelope)
+
+    def _relevant(self, envelope: dict[str, Any]) -> bool:
+        return (self.directory.person_of(envelope) is not None
+                or self._reply_of(envelope) is not None)
+
+    def _journal(self) -> list[dict[str, Any]]:
+        stored = json.loads(self._need_sink().cursor(INBOX) or "[]")
+        return [i for i in stored if isinstance(i, dict)] if isinstance(stored, list) else []
+
+    async def _handle_batch(self, items: list[dict[str, Any]]) -> int:
+        """Journal the batch, then handle it item by item; return the events stored."""
+        envelopes = [_dict(i.get("envelope")) for i in items]
+        kept = [{"envelope": slim(e)} for e in envelopes if self._relevant(e)]
+        if kept:
+            self._need_sink().save_cursor(INBOX, json.dumps(kept))
+        count = await self._drain(kept)
+        # Strangers' attachments are never looked at; do not leave them on the disk.
+        await self._delete([a for e in envelopes if not self._relevant(e)
+                            for a in attachment_ids(e)])
+        return count
+
+    async def _drain(self, items: list[dict[str, Any]]) -> int:
+        count = 0
+        for index, item in enumerate(items):
+            rest = (INBOX, json.dumps(items[index + 1:]))
+            count += await self._handle(_dict(item.get("envelope")), rest)
+        return count
+
+    async def _handle(self, envelope: dict[str, Any], rest: tuple[str, str]) -> int:
+        sink = self._need_sink()
+        person = self.directory.person_of(envelope)
+        draft = person_draft(self.directory, person, envelope) if person else None
+        if draft is not None:
+            await sink.event(await self._with_images(draft), rest)
+        else:
+            sink.save_cursor(*rest)
+            if person is None and (reply := self._reply_of(envelope)) is not None:
+                await self._respond(reply)
+        await self._delete(attachment_ids(envelope))  # only now: the event is stored
+        return 0 if draft is None else 1
+
+    async def _with_images(self, draft: Draft) -> Event:
+        images: list[ImageSource] = []
+        for attachment in draft.attachments:
+            try:
+                data = await self.client.attachment(attachment.id, self.max_bytes)
+                images.append(BytesImage(data, attachment.id))
+            except SignalTooLarge:
+                images.append(UnreadImage(attachment.id, f"over {self.max_bytes} bytes", True))
+            except SignalNotFound:
+                images.append(UnreadImage(attachment.id, "no longer on the service", False))
+        return replace(draft.event, images=tuple(images))
+
+    async def _delete(self, ids: list[str]) -> None:
+        for attachment_id in ids:
+            try:
+                await self.client.delete_attachment(attachment_id)
+            except (SignalError, ValueError) as exc:
+                log.warning("could not delete Signal attachment %s: %s", attachment_id, exc)
+
+    async def _respond(self, reply: Reply) -> None:
+        answer = self._need_sink().response(reply.response)
+        if not answer:
+            return
+        try:
+            await self.sending.send(reply.address, answer)
+        except DeliveryError as exc:
+            log.warning("could not answer contact %s on Signal: %s", reply.response.contact,
+                        exc.message)
+
+    # -- normal (and native) mode: long-polling --------------------------------------------
+
+    async def _poll(self, timeout: int) -> int:
+        count = await self._drain(self._journal())  # what a crash left half-handled
+        items = await self.client.receive(timeout=timeout, max_messages=MAX_BATCH)
+        count += await self._handle_batch(items)
+        self._all_ok()
+        return count
+
+    async def _run_polling(self, stop: asyncio.Event) -> None:
+        failures = 0
+        timeout = max(1, math.ceil(self.interval))
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            started = loop.time()
+            try:
+                # Never cancelled by `stop`: the service acknowledges what a receive takes,
+                # so abandoning one mid-way could lose messages. It ends within `timeout`.
+                count = await self._poll(timeout)
+            except SignalError as exc:
+                if exc.permanent:
+                    raise self._fatal(exc) from exc
+                failures += 1
+                self._went_down(self._unreachable(exc))
+                await _wait(stop, max(1.0, backoff(failures)))
+                continue
+            failures = 0
+            if count == 0:
+                await _wait(stop, self.interval - (loop.time() - started))
+
+    def _unreachable(self, exc: SignalError) -> Callable[[str], str]:
+        text = (f"cannot receive from signal-cli-rest-api at {self.url} ({exc.message}); "
+                "retrying. Nothing is lost in normal mode: it is read once the service is back")
+        return lambda _person: text
+
+    # -- json-rpc mode: one websocket ------------------------------------------------------
+
+    def _on_open(self) -> None:
+        self._opened = True
+        self._all_ok()
+
+    async def _consume(self, counter: list[int]) -> None:
+        counter[0] += await self._drain(self._journal())
+        stream: AsyncIterator[dict[str, Any]] = self.client.stream(on_open=self._on_open)
+        async for item in stream:
+            counter[0] += await self._handle_batch([item])
+        raise SignalUnreachable("stream: ended")
+
+    def _gap(self, exc: SignalError) -> None:
+        was_open = self._opened
+        self._went_down(lambda person: (
+            (f"the Signal websocket was cut at {self._clock(person)}" if was_open else
+             f"cannot open the Signal websocket ({self._clock(person)})") +
+            f" ({exc.message}); messages sent while it was down may be lost (json-rpc mode "
+            "keeps nothing for an absent reader). Check the person's messages from that time "
+            "by other means; normal mode avoids this (docs/signal.md)"))
+
+    async def _run_stream(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            self._opened = False
+            try:
+                if await _until_stopped(self._consume([0]), stop):
+                    return
+            except SignalError as exc:
+                if exc.permanent:
+                    raise self._fatal(exc) from exc
+                failures = 0 if self._opened else failures + 1
+                self._gap(exc)
+            await _wait(stop, backoff(failures))
+
+    # -- the Connector protocol ------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.mode == "json-rpc":
+            await self._run_stream(stop)
+        else:
+            await self._run_polling(stop)
+
+    async def poll_once(self) -> int:
+        counter = [0]
+        try:
+            if self.mode != "json-rpc":
+                return await self._poll(1)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ONCE_SECONDS):
+                    await self._consume(counter)
+        except SignalError as exc:
+            if exc.permanent:
+                message = self._fatal(exc).message
+                self._went_down(lambda _person: message, permanent=True)
+            elif self.mode == "json-rpc":
+                self._gap(exc)
+            else:
+                self._went_down(self._unreachable(exc))
+        return counter[0]
+
+    async def send(self, contact: str, address: str, text: str,
+                   incident: int | None = None) -> str | None:
+        return await self.sending.send(address, text)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,246 @@
+"""Who sent a Signal envelope, and what it means: pure functions, no I/O.
+
+An envelope from a watched person becomes an Event (its images still to be fetched); one
+from a registered contact becomes a Response; anything else (strangers, typing, receipts,
+stories) is dropped unread. The field names are signal-cli's (``receive.*`` in the
+signal-cli-rest-api swagger).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from watcher.config import Config
+from watcher.models import Event, Response
+
+PLATFORM = "signal"
+_NUMBER_NOISE = re.compile(r"[\s\-().]")
+
+
+def normalise_number(number: str) -> str:
+    """"+44 7700-900 123" and "+447700900123" are the same phone: compare them as one."""
+    return _NUMBER_NOISE.sub("", number)
+
+
+def rest_group_id(group_id: str) -> str:
+    """The REST API's send id ("group." + base64) of a group whose envelopes carry group_id."""
+    return "group." + base64.b64encode(group_id.encode()).decode()
+
+
+@dataclass(frozen=True)
+class Attachment:
+    id: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An event before its attachments are fetched (only image/* ones are kept)."""
+
+    event: Event
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A contact's response, and where an answer to it goes (their number or group)."""
+
+    response: Response
+    address: str
+
+
+@dataclass
+class Directory:
+    """Watched people and contacts by their Signal identities, built from the config."""
+
+    account: str
+    person_uuids: dict[str, str] = field(default_factory=dict)
+    person_numbers: dict[str, str] = field(default_factory=dict)
+    contact_numbers: dict[str, str] = field(default_factory=dict)
+    contact_groups: dict[str, str] = field(default_factory=dict)
+    # Contacts' uuids, learnt from envelopes that showed both: later ones may hide the number.
+    contact_uuids: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config, account: str) -> Directory:
+        found = cls(normalise_number(account))
+        for key, person in config.people.items():
+            if person.signal and person.signal.uuid:
+                found.person_uuids[person.signal.uuid.lower()] = key
+            if person.signal and person.signal.number:
+                found.person_numbers[normalise_number(person.signal.number)] = key
+        for key, contact in config.contacts.items():
+            if contact.signal and contact.signal.number:
+                found.contact_numbers[normalise_number(contact.signal.number)] = key
+            if contact.signal and contact.signal.group:
+                found.contact_groups[contact.signal.group] = key
+        return found
+
+    @property
+    def own_person(self) -> str | None:
+        """The watched person whose own account this is (linked with consent), if any."""
+        return self.person_numbers.get(self.account)
+
+    def watched(self, address: str) -> str | None:
+        return self.person_numbers.get(normalise_number(address))
+
+    def person_of(self, envelope: Mapping[str, Any]) -> str | None:
+        uuid = str(envelope.get("sourceUuid") or "").lower()
+        number = envelope.get("sourceNumber")
+        if uuid in self.person_uuids:
+            return self.person_uuids[uuid]
+        return self.person_numbers.get(normalise_number(number)) if number else None
+
+    def contact_of(self, envelope: Mapping[str, Any]) -> str | None:
+        uuid = str(envelope.get("sourceUuid") or "").lower()
+        number = envelope.get("sourceNumber")
+        found = self.contact_numbers.get(normalise_number(number)) if number else None
+        if found is not None and uuid:
+            self.contact_uuids[uuid] = found
+        return found or self.contact_uuids.get(uuid)
+
+    def group_contact(self, group_id: str | None) -> str | None:
+        return self.contact_groups.get(rest_group_id(group_id)) if group_id else None
+
+
+def _at(milliseconds: Any) -> datetime:
+    return datetime.fromtimestamp(int(milliseconds) / 1000, tz=UTC)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _images(data: Mapping[str, Any]) -> tuple[Attachment, ...]:
+    items = data.get("attachments") or []
+    return tuple(Attachment(str(a["id"]), str(a.get("contentType") or ""))
+                 for a in items if isinstance(a, dict) and a.get("id")
+                 and str(a.get("contentType") or "").startswith("image/"))
+
+
+def attachment_ids(envelope: Mapping[str, Any]) -> list[str]:
+    """Every attachment an envelope made the service store (to delete once handled)."""
+    datas = [_dict(envelope.get("dataMessage")),
+             _dict(_dict(envelope.get("editMessage")).get("dataMessage")),
+             _dict(_dict(envelope.get("syncMessage")).get("sentMessage"))]
+    return [str(a["id"]) for d in datas for a in d.get("attachments") or []
+            if isinstance(a, dict) and a.get("id")]
+
+
+_KEEP_ENVELOPE = ("sourceUuid", "sourceNumber", "timestamp")
+_KEEP_DATA = ("timestamp", "message", "reaction")
+
+
+def _slim_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    slim = {k: data[k] for k in _KEEP_DATA if k in data}
+    slim["attachments"] = [{k: a.get(k) for k in ("id", "contentType", "caption")}
+                           for a in data.get("attachments") or [] if isinstance(a, dict)]
+    if group := _dict(data.get("groupInfo")).get("groupId"):
+        slim["groupInfo"] = {"groupId": group}
+    if (quoted := _dict(data.get("quote")).get("id")) is not None:
+        slim["quote"] = {"id": quoted}  # never the quoted text
+    return slim
+
+
+def slim(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    """Only what handling an envelope needs: the copy kept in the store until it is handled
+    carries no names, profile data or quoted text."""
+    out = {k: envelope[k] for k in _KEEP_ENVELOPE if k in envelope}
+    if data := _dict(envelope.get("dataMessage")):
+        out["dataMessage"] = _slim_data(data)
+    if edit := _dict(envelope.get("editMessage")):
+        out["editMessage"] = {"targetSentTimestamp": edit.get("targetSentTimestamp"),
+                              "dataMessage": _slim_data(_dict(edit.get("dataMessage")))}
+    if sent := _dict(_dict(envelope.get("syncMessage")).get("sentMessage")):
+        out["syncMessage"] = {"sentMessage": _slim_data(sent)}
+    return out
+
+
+def _reaction(person: str, author: str, data: Mapping[str, Any], ts: int) -> Draft:
+    react = _dict(data.get("reaction"))
+    target_ts = react.get("targetSentTimestamp")
+    target = f"signal:{react.get('targetAuthorUuid')}/{target_ts}"
+    aliases = {f"signal:{react[k]}/{target_ts}" for k in ("targetAuthorNumber", "targetAuthor")
+               if react.get(k)} - {target}
+    return Draft(Event(PLATFORM, person, "reaction", f"{author}/{ts}", _at(ts), target=target,
+                       target_aliases=tuple(sorted(aliases)), emoji=react.get("emoji") or None,
+                       removed=bool(react.get("isRemove"))))
+
+
+def _message(person: str, event_id: str, data: Mapping[str, Any], ts: int,
+             edited: bool = False) -> Draft | None:
+    images = _images(data)
+    text = str(data.get("message") or "")
+    captions = tuple(str(a["caption"]) for a in data.get("attachments") or []
+                     if isinstance(a, dict) and a.get("caption"))
+    if not text and not images and not captions:
+        return None  # group updates, stickers, deletions: nothing a code can be in
+    return Draft(Event(PLATFORM, person, "message", event_id, _at(ts), text=text,
+                       alt=captions, edited=edited), images)
+
+
+def _data_draft(person: str, author: str, data: Mapping[str, Any],
+                fallback_ts: int) -> Draft | None:
+    ts = int(data.get("timestamp") or fallback_ts)
+    if data.get("reaction"):
+        return _reaction(person, author, data, ts)
+    return _message(person, f"{author}/{ts}", data, ts)
+
+
+def person_draft(directory: Directory, person: str,
+                 envelope: Mapping[str, Any]) -> Draft | None:
+    """What a watched person did, or None (typing, receipts, stories and such)."""
+    author = str(envelope.get("sourceUuid") or envelope.get("sourceNumber") or "")
+    ts = int(envelope.get("timestamp") or 0)
+    if data := _dict(envelope.get("dataMessage")):
+        return _data_draft(person, author, data, ts)
+    if edit := _dict(envelope.get("editMessage")):
+        data = _dict(edit.get("dataMessage"))
+        new_ts = int(data.get("timestamp") or ts)
+        event_id = f"{author}/{edit.get('targetSentTimestamp')}/edit/{new_ts}"
+        return _message(person, event_id, data, new_ts, edited=True)
+    sent = _dict(_dict(envelope.get("syncMessage")).get("sentMessage"))
+    # A sync message is what the linked account itself sent from its phone: that is the
+    # person's own activity only when the linked account is theirs.
+    if sent and directory.own_person == person:
+        return _data_draft(person, author, sent, ts)
+    return None
+
+
+def contact_reply(directory: Directory, config: Config,
+                  envelope: Mapping[str, Any]) -> Reply | None:
+    """A registered contact's response, or None for anyone and anything else."""
+    data = _dict(envelope.get("dataMessage"))
+    if not data:
+        return None  # edits, syncs, typing, receipts: never a response
+    group = _dict(data.get("groupInfo")).get("groupId")
+    # In a group, only a contact group (the trusted circle's own) speaks for a contact: an
+    # "ok" in some family group the watched person shares must never acknowledge an alert.
+    contact = directory.group_contact(group) if group else directory.contact_of(envelope)
+    if contact is None:
+        return None
+    response = _response(contact, data)
+    if response is None:
+        return None
+    signal = config.contacts[contact].signal
+    address = (signal.number or signal.group or "") if signal else ""
+    return Reply(response, address) if address else None
+
+
+def _response(contact: str, data: Mapping[str, Any]) -> Response | None:
+    react = _dict(data.get("reaction"))
+    if react:
+        if react.get("isRemove") or not react.get("emoji"):
+            return None
+        return Response(PLATFORM, contact, emoji=str(react["emoji"]),
+                        reply_to=str(react.get("targetSentTimestamp")))
+    text = str(data.get("message") or "")
+    quote = _dict(data.get("quote"))
+    if quote.get("id") is not None:
+        return Response(PLATFORM, contact, text=text, reply_to=str(quote["id"]))
+    return Response(PLATFORM, contact, text=text) if text else None
