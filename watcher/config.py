@@ -775,11 +775,19 @@ def _check_contacts(config: Config) -> list[str]:
 def _watched_addresses(config: Config, key: str, contact: Contact) -> list[str]:
     """Refuse an alert address that belongs to a watched person: it would tip off the abuser."""
     problems = []
+    telegram = config.connectors.telegram
+    if contact.telegram and telegram and contact.telegram.chat_id in telegram.chats:
+        problems.append(f"contacts.{key}.telegram.chat_id: this is a watched chat "
+                        "(connectors.telegram.chats); alerts must never go there")
     for pkey, person in config.people.items():
         if (contact.telegram and person.telegram
                 and contact.telegram.chat_id == person.telegram.user_id):
             problems.append(f"contacts.{key}.telegram.chat_id: this is the private chat of "
                             f"watched person {pkey}; alerts must never go there")
+        if (contact.telegram and person.telegram
+                and contact.telegram.chat_id in person.telegram.channels):
+            problems.append(f"contacts.{key}.telegram.chat_id: this is a channel of watched "
+                            f"person {pkey}; alerts must never go there")
         if (contact.signal and person.signal and person.signal.number
                 and contact.signal.number == person.signal.number):
             problems.append(f"contacts.{key}.signal.number: this is the number of watched "

@@ -64,9 +64,10 @@ class Supervisor:
         now = self.clock()
         rows = {str(r["feed"]): r for r in self.store.health()}
         out = []
-        # Connector-level feeds ("signal-sending") have no person; replayed events name a
-        # platform ("sam/telegram") that nobody reads live unless it is configured.
-        others = {f for f in rows if "/" not in f}
+        # Connector-level feeds ("signal-sending", a watched chat) have no person and are
+        # shown while they fail; replayed events name a platform ("sam/telegram") that
+        # nobody reads live unless it is configured.
+        others = {f for f, row in rows.items() if "/" not in f and row.get("blind_since")}
         for feed in sorted(set(self.feeds) | others):
             row = rows.get(feed, {})
             last_ok = from_ts(row["last_ok"]) if row.get("last_ok") else None

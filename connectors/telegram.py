@@ -1,0 +1,428 @@
+"""Telegram: a bot that silently reads a survivor's chats and alerts contacts in private.
+
+We drive getUpdates ourselves (never PTB's Updater or run_polling): the Updater confirms an
+offset to Telegram before our handler has stored the events, so a crash could lose a duress
+code. Here each update's events are stored together with the offset past it, and only the
+next getUpdates (carrying that offset) confirms them to Telegram: at-least-once.
+
+SILENT: the only chats this module ever writes to are configured contacts' private chats,
+checked again before every send; nothing goes through a business connection, and nobody
+else (strangers, watched chats, the survivor) ever gets an answer or a button answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from telegram import Bot, Update, User
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    EndPointNotFound,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+
+from connectors.base import ConnectorError, Sink
+from connectors.telegram_media import NO_PHOTO, MediaFetcher
+from connectors.telegram_safety import TOKEN_REFUSED, describe, guard_logs, retry_seconds
+from connectors.telegram_send import AlertSender
+from connectors.telegram_updates import (
+    ALLOWED_UPDATES,
+    PLATFORM,
+    Directory,
+    callback_contact,
+    callback_response,
+    incoming_message,
+    message_event,
+    message_response,
+    reaction_events,
+    reaction_response,
+)
+from watcher.config import Config, parse_duration
+from watcher.config import TelegramConnector as TelegramSection
+from watcher.models import DeliveryError, Event, Response
+
+log = logging.getLogger("connectors.telegram")
+
+UPDATES_FEED = "telegram:updates"  # cursor: the next getUpdates offset
+BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
+CALLBACK_TEXT_MAX = 200  # Telegram's limit for a button answer
+
+
+def profile_feed(person: str) -> str:
+    return f"telegram:profile:{person}"
+
+
+def chat_feed(chat_id: int) -> str:
+    """A watched chat's own health row: a missing right there stays reported (a person's
+    feed is marked fine after every successful poll, which would hide it)."""
+    return f"telegram:chat:{chat_id}"
+
+
+def make_bot(token: str, api_url: str) -> Bot:
+    """Two HTTP clients: a parked long poll must never hold up an alert (PTB's default
+    pool for a plain Bot is one connection)."""
+    api = api_url.rstrip("/")
+    return Bot(token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
+               request=HTTPXRequest(connection_pool_size=8, read_timeout=20.0,
+                                    write_timeout=20.0, connect_timeout=10.0, pool_timeout=5.0),
+               get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=10.0,
+                                                connect_timeout=10.0, pool_timeout=5.0))
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+class TelegramConnector:
+    name = PLATFORM
+
+    def __init__(self, config: Config) -> None:
+        if config.connectors.telegram is None:
+            raise ValueError("no [connectors.telegram] section in the config")
+        self.config = config
+        self.section: TelegramSection = config.connectors.telegram
+        token = config.secrets["connectors.telegram.token"]
+        guard_logs(token)
+        self.directory = Directory.from_config(config)
+        self.bot = make_bot(token, self.section.api_url)
+        self.media = MediaFetcher(self.bot, config.watcher.max_image_bytes)
+        self.sender = AlertSender(self.bot, config, self.directory)
+        self._sink: Sink | None = None
+        self._me: User | None = None
+        self._offset: int | None = None
+        self._healthy_chats: list[int] = []
+        self._down_since: float | None = None
+        self._delay = BACKOFF_START
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- Connector --------------------------------------------------------------------
+
+    def feeds(self) -> list[str]:
+        people = [f"{person}/{PLATFORM}" for person in self.directory.user_ids]
+        return people + [chat_feed(c) for c in self.directory.chats]
+
+    def _person_feeds(self) -> list[str]:
+        return [f"{person}/{PLATFORM}" for person in self.directory.user_ids]
+
+    @property
+    def sink(self) -> Sink:
+        if self._sink is None:
+            raise RuntimeError("TelegramConnector.start(sink) was not called")
+        return self._sink
+
+    async def start(self, sink: Sink) -> None:
+        self._sink = sink
+        try:
+            me = await self._check_token()
+            await self._drop_webhook()
+            await self._check_chats(me)
+        except (InvalidToken, EndPointNotFound):
+            raise ConnectorError(TOKEN_REFUSED, permanent=True) from None
+        except TelegramError as exc:
+            raise ConnectorError(f"cannot reach Telegram ({describe(exc)}); retrying") from None
+        stored = sink.cursor(UPDATES_FEED)
+        self._offset = int(stored) if stored else None
+
+    async def _check_token(self) -> User:
+        if self._me is None:
+            await self.bot.initialize()  # opens both clients and calls getMe
+            self._me = self.bot.bot
+        else:
+            self._me = await self.bot.get_me()  # a token revoked since: caught at restart
+        return self._me
+
+    async def _drop_webhook(self) -> None:
+        """getUpdates is refused while a webhook is set. Removing one changes the bot's
+        settings, never a chat; only done when one is actually set."""
+        info = await self.bot.get_webhook_info()
+        if info.url:
+            log.warning("the bot had a webhook set; removing it so that polling works")
+            await self.bot.delete_webhook(drop_pending_updates=False)
+
+    async def _check_chats(self, me: User) -> None:
+        """Admin rights are needed to see reactions (and, with privacy mode on, messages):
+        a chat without them is a blind spot, reported, not a crash."""
+        self._healthy_chats = []
+        for chat_id in self.directory.chats:
+            problem = await self._chat_problem(chat_id, me)
+            if problem is None:
+                self._healthy_chats.append(chat_id)
+                self.sink.feed_ok(chat_feed(chat_id))
+            else:
+                log.warning("blind spot in watched chat %s", chat_id)
+                self.sink.feed_failed(chat_feed(chat_id), problem, permanent=True)
+
+    async def _chat_problem(self, chat_id: int, me: User) -> str | None:
+        try:
+            chat = await self.bot.get_chat(chat_id)
+            member = await self.bot.get_chat_member(chat_id, me.id)
+        except (BadRequest, Forbidden) as exc:
+            return (f"the bot cannot see chat {chat_id} ({describe(exc)}): add the bot to it "
+                    "as an administrator, or remove the id from connectors.telegram.chats / "
+                    "people.*.telegram.channels")
+        if member.status in ("administrator", "creator"):
+            return None
+        title = chat.title or chat.username or str(chat_id)
+        return (f"the bot is not an admin in {title} ({chat_id}), so it cannot see reactions "
+                "there (nor any message, if privacy mode is on): in that chat open Manage / "
+                "Administrators, add the bot as administrator (it needs no rights), then "
+                "restart the watcher")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        profiles = asyncio.create_task(self._watch_profiles(stop), name="telegram-profiles")
+        try:
+            while not stop.is_set():
+                wait = await self._poll_round(stop)
+                if wait is not None:
+                    await wait_or_stop(stop, wait)
+        finally:
+            profiles.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await profiles
+
+    async def _poll_round(self, stop: asyncio.Event) -> float | None:
+        """One long poll and its updates. None when it worked, else the seconds to wait
+        (backoff from 1 s doubling to 30 s). A refused token ends the run: a person must act."""
+        try:
+            updates = await self._get_updates(self.section.poll_timeout, stop)
+            if updates is not None:  # None: stopped
+                self._recovered()
+                # A failed download mid-batch lands below; the offset stays before it.
+                await self._handle_all(updates)
+        except (InvalidToken, EndPointNotFound):
+            raise ConnectorError(TOKEN_REFUSED, permanent=True) from None
+        except RetryAfter as exc:
+            log.warning("Telegram asked us to slow down; waiting %.0f s", retry_seconds(exc))
+            return retry_seconds(exc)
+        except TelegramError as exc:
+            self._outage(exc)
+            wait, self._delay = self._delay, min(self._delay * 2, BACKOFF_MAX)
+            return wait
+        return None
+
+    async def _get_updates(self, timeout: int, stop: asyncio.Event | None = None
+                           ) -> Sequence[Update] | None:
+        """getUpdates from the stored offset (this confirms what was stored), raced against
+        `stop` so that shutting down never waits out a long poll."""
+        poll = asyncio.ensure_future(self.bot.get_updates(
+            offset=self._offset, timeout=timeout, limit=100, allowed_updates=ALLOWED_UPDATES))
+        if stop is None:
+            return await poll
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({poll, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (poll, stopper):
+                task.cancel()
+            await asyncio.gather(poll, stopper, return_exceptions=True)  # retrieved, always
+        if poll.cancelled():
+            return None  # nothing is lost: the offset was not moved
+        return poll.result()
+
+    def _outage(self, exc: TelegramError) -> None:
+        """Reported once per outage (then quiet until it recovers), Home Assistant style."""
+        if self._down_since is not None:
+            return
+        self._down_since = time.monotonic()
+        problem = self._problem(exc)
+        log.warning("Telegram is unavailable (%s); retrying with backoff", describe(exc))
+        for feed in self._person_feeds():
+            self.sink.feed_failed(feed, problem)
+
+    @staticmethod
+    def _problem(exc: TelegramError) -> str:
+        if isinstance(exc, Conflict):
+            return ("another program is reading this bot's updates (a second watcher, or a "
+                    "webhook): stop it; if you do not know what it is, create a new token "
+                    "with @BotFather")
+        return f"cannot reach Telegram ({describe(exc)}); retrying"
+
+    def _recovered(self) -> None:
+        self._delay = BACKOFF_START
+        if self._down_since is not None:
+            log.info("Telegram is reachable again after %.0f s", time.monotonic()
+                     - self._down_since)
+            self._down_since = None
+        for feed in self._person_feeds():
+            self.sink.feed_ok(feed)
+        for chat_id in self._healthy_chats:
+            self.sink.feed_ok(chat_feed(chat_id))
+
+    async def poll_once(self) -> int:
+        """What is waiting now (no long poll), and the profile photos once."""
+        count = 0
+        try:
+            updates = await self._get_updates(0)
+            assert updates is not None
+            self._recovered()
+            count = await self._handle_all(updates)
+            count += await self._check_profiles()
+        except TelegramError as exc:  # reported; the next run starts from the stored offset
+            self._outage(exc)
+        return count
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bot.shutdown()
+
+    # -- updates ----------------------------------------------------------------------
+
+    async def _handle_all(self, updates: Sequence[Update]) -> int:
+        count = 0
+        for update in updates:
+            count += await self._handle(update)
+            self._offset = update.update_id + 1
+        return count
+
+    async def _handle(self, update: Update) -> int:
+        """Store an update's events with the offset past it, in one transaction (the last
+        event carries the cursor); an update with no event moves the cursor alone."""
+        cursor = (UPDATES_FEED, str(update.update_id + 1))
+        events = await self._events(update)
+        for event in events[:-1]:
+            await self.sink.event(event)
+        if events:
+            await self.sink.event(events[-1], cursor=cursor)
+            log.info("telegram update %s: %d event(s)", update.update_id, len(events))
+            return len(events)
+        self._respond(update)
+        self.sink.save_cursor(*cursor)
+        return 0
+
+    async def _events(self, update: Update) -> list[Event]:
+        if update.message_reaction is not None:
+            person = self.directory.reactor(update.message_reaction)
+            return reaction_events(update.message_reaction, person) if person else []
+        if update.business_connection is not None and not update.business_connection.is_enabled:
+            log.warning("a Telegram Business connection to the bot was turned off: the chats "
+                        "it covered are no longer watched")
+        found = incoming_message(update)
+        if found is None:
+            return []
+        kind, message = found
+        person = self.directory.person_of(kind, message)
+        if person is None:
+            return []  # not a watched person: dropped unread
+        images = await self.media.images(message, f"telegram:{message.chat.id}/"
+                                                   f"{message.message_id}")
+        return [message_event(kind, message, person, images)]
+
+    def _respond(self, update: Update) -> None:
+        """A registered contact's message, reaction or button; everyone else: silence."""
+        if update.callback_query is not None:
+            self._button(update)
+            return
+        response: Response | None = None
+        if update.message is not None:
+            response = message_response(update.message, self.directory)
+        elif update.message_reaction is not None:
+            response = reaction_response(update.message_reaction, self.directory)
+        if response is None:
+            return
+        reply = self.sink.response(response)
+        if reply:
+            self._spawn(self._reply(response.contact, reply))
+
+    def _button(self, update: Update) -> None:
+        query = update.callback_query
+        assert query is not None
+        contact = callback_contact(query, self.directory)
+        if contact is None:
+            return  # a stranger (or a forged button): not even an answer
+        reply = self.sink.response(callback_response(query, contact))
+        self._spawn(self._answer_button(query.id, reply))
+        if reply:
+            self._spawn(self._reply(contact, reply))
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        """Answers go out in the background: the poll loop never waits on a slow send."""
+        task = asyncio.create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("answering a contact failed: %s", describe(exc))
+
+    async def _answer_button(self, query_id: str, reply: str | None) -> None:
+        try:
+            await self.bot.answer_callback_query(query_id, text=(reply or "")[:CALLBACK_TEXT_MAX]
+                                                 or None)
+        except TelegramError as exc:
+            log.warning("answering a button press failed: %s", describe(exc))
+
+    # -- profile photos ---------------------------------------------------------------
+
+    async def _watch_profiles(self, stop: asyncio.Event) -> None:
+        interval = parse_duration(self.section.profile_photo_interval).total_seconds()
+        failing = False
+        while not stop.is_set():
+            try:
+                await self._check_profiles()
+                failing = False
+            except TelegramError as exc:
+                if not failing:  # once per outage; the update loop reports the feed
+                    log.warning("profile photo check failed: %s", describe(exc))
+                failing = True
+            except Exception:  # a bug here must not end the message watch
+                log.exception("profile photo check crashed")
+            await wait_or_stop(stop, max(interval, 1.0))
+
+    async def _check_profiles(self) -> int:
+        """The first look records the current photo without alerting (it predates the
+        watch); afterwards every change of photo is an event with the new image."""
+        count = 0
+        for person, user_id in self.directory.user_ids.items():
+            count += await self._check_profile(person, user_id)
+        return count
+
+    async def _check_profile(self, person: str, user_id: int) -> int:
+        feed = profile_feed(person)
+        photo = await self.media.current_profile_photo(user_id)
+        current = photo.file_unique_id if photo else NO_PHOTO
+        previous = self.sink.cursor(feed)
+        if current == previous:
+            return 0
+        if previous is None or photo is None:
+            self.sink.save_cursor(feed, current)
+            return 0
+        now = datetime.now(UTC)
+        name = f"telegram:profile/{user_id}"
+        image = await self.media.fetch(photo.file_id, photo.file_size, name)
+        # The time is part of the id: switching back to an earlier photo is a new signal.
+        event = Event(platform=PLATFORM, person=person, kind="profile",
+                      id=f"profile/{user_id}/{current}/{int(now.timestamp())}", at=now,
+                      images=(image,))
+        await self.sink.event(event, cursor=(feed, current))
+        log.info("profile photo of %s changed", person)
+        return 1
+
+    # -- Sender -----------------------------------------------------------------------
+
+    async def send(self, contact: str, address: str, text: str,
+                   incident: int | None = None) -> str | None:
+        return await self.sender.send(contact, address, text, incident)
+
+    async def _reply(self, contact: str, text: str) -> None:
+        chat = self.config.contacts[contact].telegram
+        if chat is None:
+            return
+        try:
+            await self.sender.deliver(chat.chat_id, text, None)
+        except DeliveryError as exc:
+            log.warning("reply to %s failed: %s", contact, exc.message)

@@ -1,0 +1,455 @@
+"""The Telegram connector end to end: real App, real PTB, real HTTP against the Bot API stand-in.
+
+Every stand-in used here is kept in STANDINS; the last test audits all their call logs for a
+single write to a watched chat or to the survivor (SILENT), and each test's stand-in is
+audited again when it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from connectors.telegram import TelegramConnector
+from connectors.telegram_safety import TOKEN_REFUSED
+from tests.conftest import EXAMPLES, write_config
+from tests.fakes.telegram_api import FakeTelegram
+from watcher.app import App
+from watcher.config import Config, load
+from watcher.models import DeliveryError, Incident, IncidentState
+
+T = TypeVar("T")
+SAM, ALEX, JO, STRANGER = 5001, 5002, 5003, 5009
+GROUP = -1001234567890  # a private supergroup: links are https://t.me/c/1234567890/N
+QUIET = -1009876543210  # a watched chat where the bot was never made admin
+CHANNEL = -1005555555555  # Sam's channel
+WATCHED = (SAM, GROUP, QUIET, CHANNEL)
+CODE_TEXT = "the network went down at work"
+FLOWER = (EXAMPLES / "photos" / "flower-as-posted.jpg").read_bytes()
+HOLIDAY = (EXAMPLES / "photos" / "holiday.jpg").read_bytes()
+STANDINS: list[FakeTelegram] = []
+# PTB itself reads RetryAfter.retry_after when building the error (a v22.2 deprecation notice).
+pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
+
+TELEGRAM_TOML = """
+[people.sam.telegram]
+user_id = 5001
+channels = [-1005555555555]
+
+[contacts.alex.telegram]
+chat_id = 5002
+
+[contacts.jo.telegram]
+chat_id = 5003
+
+[codes.heart]
+person = "sam"
+reaction = { on = "https://t.me/c/1234567890/42" }
+playbook = "check-on-me"
+
+[codes.pineapple]
+person = "sam"
+phrase = ["pineapple express"]
+playbook = "quick"
+
+[playbooks.quick]
+steps = [
+  { notify = ["alex"], message = "{person} used {code}" },
+  { wait_ack = "1s" },
+  { notify = ["jo"], message = "Nobody has acknowledged {person}'s alert #{incident}" },
+]
+
+[connectors.telegram]
+token = { env = "TG_TOKEN" }
+api_url = "URL"
+chats = CHATS
+poll_timeout = 5
+profile_photo_interval = "INTERVAL"
+"""
+
+
+def audit(tg: FakeTelegram) -> None:
+    """SILENT: nothing to a watched chat or the survivor, nothing via a business account."""
+    for chat in WATCHED:
+        assert tg.writes_to(chat) == [], f"wrote to watched chat {chat}"
+    assert [c for c in tg.log if "business_connection_id" in c.params] == []
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        STANDINS.append(server)
+        populate(server)
+        yield server
+        audit(server)
+
+
+def populate(server: FakeTelegram) -> None:
+    server.add_user(SAM, "Sam")
+    server.add_user(ALEX, "Alex")
+    server.add_user(JO, "Jo")
+    server.add_user(STRANGER, "Stranger")
+    server.add_chat(GROUP, "supergroup", "Family")
+    server.set_bot_member(GROUP, "administrator")
+    server.add_chat(CHANNEL, "channel", "Sam's notes")
+    server.set_bot_member(CHANNEL, "administrator")
+    server.add_chat(QUIET, "supergroup", "Quiet corner")
+    server.set_bot_member(QUIET, "member")
+
+
+def make_config(tg: FakeTelegram, folder: Path, *, chats: tuple[int, ...] = (GROUP,),
+                interval: str = "15m", token: str | None = None) -> Config:
+    extra = (TELEGRAM_TOML.replace("URL", tg.url).replace("INTERVAL", interval)
+             .replace("CHATS", str(list(chats))))
+    return load(write_config(folder, extra=extra), environ={"TG_TOKEN": token or tg.token})
+
+
+class Watch:
+    """An App running the Telegram connector in the background, as `watcher run` does."""
+
+    def __init__(self, config: Config, database: Path) -> None:
+        self.app = App(config, database=database, stdout=io.StringIO())
+        self.store = self.app.store
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.app.run(stop=self.stop))
+
+    def incidents(self, code: str | None = None) -> list[Incident]:
+        return [i for i in self.store.incidents() if code is None or i.code == code]
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 10)
+        await self.app.aclose()
+
+    async def crash(self) -> None:
+        """Cancelled mid-flight, as when the process is killed (nothing flushes)."""
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.app.aclose()
+
+
+@contextlib.asynccontextmanager
+async def watching(tg: FakeTelegram, folder: Path, **options: Any) -> AsyncIterator[Watch]:
+    watch = Watch(make_config(tg, folder, **options), folder / "w.db")
+    try:
+        if "token" not in options:
+            await tg.wait_polling(timeout=8)  # allowed_updates applied before any inject
+        yield watch
+    finally:
+        await watch.close()
+
+
+async def eventually(predicate: Callable[[], T | None], what: str, timeout: float = 8.0) -> T:
+    """Poll a condition (no sleep-as-synchronisation): the app's work is not server-visible."""
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return result
+
+
+def texts(tg: FakeTelegram, chat: int) -> list[str]:
+    return [m.get("text", "") for m in tg.sent_messages(chat)]
+
+
+async def alert_for(tg: FakeTelegram, chat: int) -> dict[str, Any]:
+    messages = await eventually(lambda: tg.sent_messages(chat), f"an alert to {chat}")
+    return messages[0]
+
+
+async def test_text_code_alerts_with_a_button_and_a_press_acknowledges(
+        tg: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    for name in ("", "telegram", "httpx"):  # as verbose as they can be (watcher.logs may
+        caplog.set_level(logging.DEBUG, logger=name)  # have quietened them in another test)
+    async with watching(tg, tmp_path) as watch:
+        posted = tg.inject_message(GROUP, SAM, f"Ugh, {CODE_TEXT} again")
+        alert = await alert_for(tg, ALEX)
+        assert alert["reply_markup"]["inline_keyboard"][0][0] == {
+            "text": "I'm on it", "callback_data": "ack:1"}
+        [incident] = watch.incidents("network-down")
+        number = posted["message"]["message_id"]
+        assert incident.link == f"https://t.me/c/1234567890/{number}"
+        await alert_for(tg, JO)
+
+        press = tg.inject_callback(ALEX, alert, "ack:1")
+        answer = await tg.wait_for_call("answerCallbackQuery", timeout=8)
+        assert answer.params["callback_query_id"] == press["callback_query"]["id"]
+        assert "Thank you" in answer.params["text"]
+        await eventually(lambda: any("Alex is handling" in t for t in texts(tg, JO)),
+                         "Jo told that Alex is handling it")
+        assert watch.incidents()[0].state == IncidentState.ACKNOWLEDGED
+        assert watch.store.pending_runs() == 0  # escalation stopped
+    # NO LEAK, even at DEBUG: no token, no message text from PTB, httpx or us.
+    assert tg.token not in caplog.text and tg.token.split(":")[1] not in caplog.text
+    assert CODE_TEXT not in caplog.text and "Alex is handling" not in caplog.text
+    assert "`sendMessage` with parameters [hidden]" in caplog.text  # PTB did try to log it
+
+
+async def test_reply_to_the_alert_acknowledges(tg: FakeTelegram, tmp_path: Path) -> None:
+    async with watching(tg, tmp_path) as watch:
+        tg.inject_message(GROUP, SAM, CODE_TEXT)
+        alert = await alert_for(tg, JO)
+        await alert_for(tg, ALEX)
+        tg.inject_message(JO, JO, "on it", reply_to_message_id=alert["message_id"])
+        await eventually(lambda: any("Thank you" in t for t in texts(tg, JO)), "Jo thanked")
+        await eventually(lambda: any("Jo is handling" in t for t in texts(tg, ALEX)),
+                         "Alex told that Jo is handling it")
+        assert watch.incidents()[0].state == IncidentState.ACKNOWLEDGED
+        assert watch.store.acked_by(1) == "jo"
+
+
+async def test_escalates_when_nobody_acknowledges(tg: FakeTelegram, tmp_path: Path) -> None:
+    async with watching(tg, tmp_path):
+        tg.inject_message(GROUP, SAM, "pineapple express tonight?")
+        await alert_for(tg, ALEX)
+        assert tg.sent_messages(JO) == []
+        escalated = await alert_for(tg, JO)
+        assert "Nobody has acknowledged Sam's alert #1" in escalated["text"]
+
+
+async def test_photo_codes_as_photo_as_document_and_in_a_caption(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    async with watching(tg, tmp_path) as watch:
+        photo = tg.inject_message(GROUP, SAM, photo=FLOWER, caption="spring!")
+        document = tg.inject_message(GROUP, SAM, document=FLOWER, file_name="IMG_1.jpg",
+                                     mime_type="image/jpeg")
+        tg.inject_message(GROUP, SAM, photo=HOLIDAY, caption=CODE_TEXT)
+        await eventually(lambda: len(watch.incidents()) == 3, "three incidents")
+        assert sorted(i.code for i in watch.incidents()) == ["flower", "flower", "network-down"]
+        keys = {i.event_key for i in watch.incidents("flower")}
+        assert keys == {f"telegram:{GROUP}/{u['message']['message_id']}"
+                        for u in (photo, document)}
+        assert len(tg.calls("file")) == 3  # every image was fetched, each once
+
+
+async def test_image_download_failures_neither_block_nor_lose(tg: FakeTelegram,
+                                                             tmp_path: Path) -> None:
+    async with watching(tg, tmp_path) as watch:
+        tg.fail("getFile", 502)  # a network error: the update is fetched and tried again
+        tg.inject_message(GROUP, SAM, photo=FLOWER)
+        [incident] = await eventually(watch.incidents, "the flower after a retry")
+        assert incident.code == "flower"
+        gone = tg.inject_message(GROUP, SAM, photo=FLOWER)
+        del tg.files[gone["message"]["photo"][0]["file_id"]]  # Telegram lost it: refused
+        tg.inject_message(GROUP, SAM, CODE_TEXT)
+        await eventually(lambda: watch.incidents("network-down"), "the code after it")
+        assert tg.updates[gone["update_id"]].confirmed_at is not None
+        assert len(watch.incidents("flower")) == 1
+
+
+async def test_run_once_reads_what_is_waiting(tg: FakeTelegram, tmp_path: Path) -> None:
+    used = tg.inject_message(GROUP, SAM, CODE_TEXT)
+    app = App(make_config(tg, tmp_path), database=tmp_path / "w.db", stdout=io.StringIO())
+    try:
+        await asyncio.wait_for(app.run(once=True), 10)
+        assert [i.code for i in app.store.incidents()] == ["network-down"]
+        assert app.store.cursor("telegram:updates") == str(used["update_id"] + 1)
+        assert [c.params["timeout"] for c in tg.calls("getUpdates")] == [0]
+        assert len(tg.sent_messages(ALEX)) == 1
+    finally:
+        await app.aclose()
+
+
+async def test_an_edit_that_adds_the_code_is_a_new_event(tg: FakeTelegram,
+                                                         tmp_path: Path) -> None:
+    async with watching(tg, tmp_path) as watch:
+        first = tg.inject_message(GROUP, SAM, "hello all")
+        number = first["message"]["message_id"]
+        await tg.wait_confirmed(first["update_id"], timeout=8)
+        assert watch.incidents() == []
+        tg.inject_message(GROUP, SAM, f"hello all, {CODE_TEXT}", kind="edited_message",
+                          message_id=number)
+        [incident] = await eventually(watch.incidents, "an incident from the edit")
+        assert (incident.event_key or "").startswith(f"telegram:{GROUP}/{number}/edit/")
+
+
+async def test_reaction_code_matches_the_t_me_link(tg: FakeTelegram, tmp_path: Path) -> None:
+    async with watching(tg, tmp_path) as watch:
+        other = tg.inject_reaction(GROUP, STRANGER, 42, ["👍"])
+        elsewhere = tg.inject_reaction(GROUP, SAM, 41, ["👍"])
+        await tg.wait_confirmed(elsewhere["update_id"], timeout=8)
+        assert tg.updates[other["update_id"]].confirmed_at is not None
+        assert watch.incidents() == []
+        tg.inject_reaction(GROUP, SAM, 42, ["❤"])
+        [incident] = await eventually(watch.incidents, "the reaction incident")
+        assert incident.code == "heart"
+        taken_back = tg.inject_reaction(GROUP, SAM, 42, [], ["❤"])
+        await tg.wait_confirmed(taken_back["update_id"], timeout=8)
+        assert len(watch.incidents()) == 1
+
+
+async def test_profile_photo_change_is_a_code_but_the_first_photo_is_not(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    tg.add_profile_photo(SAM, HOLIDAY)
+    async with watching(tg, tmp_path, interval="1s") as watch:
+        await eventually(lambda: watch.store.cursor("telegram:profile:sam"), "the baseline")
+        tg.add_profile_photo(SAM, FLOWER)
+        [incident] = await eventually(watch.incidents, "the profile incident", timeout=6)
+        assert incident.code == "flower"
+        assert (incident.event_key or "").startswith(f"telegram:profile/{SAM}/")
+
+
+async def test_business_messages_are_watched_and_never_answered(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    async with watching(tg, tmp_path) as watch:
+        tg.inject_business_connection(ALEX, "bc-alex")
+        tg.inject_message(SAM, SAM, CODE_TEXT, kind="business_message",
+                          business_connection_id="bc-alex")
+        [incident] = await eventually(watch.incidents, "an incident from the business chat")
+        assert (incident.event_key or "").startswith(f"telegram:business/bc-alex/{SAM}/")
+        await alert_for(tg, ALEX)
+        # Alex writing "ok" in their own chat with Sam is not an answer to us.
+        ok = tg.inject_message(SAM, ALEX, "ok", kind="business_message",
+                               business_connection_id="bc-alex")
+        await tg.wait_confirmed(ok["update_id"], timeout=8)
+        assert watch.incidents()[0].state == IncidentState.OPEN
+        edit = tg.inject_message(SAM, SAM, "pineapple express", kind="edited_business_message",
+                                 message_id=99, business_connection_id="bc-alex")
+        await eventually(lambda: len(watch.incidents()) == 2, "an incident from the edit")
+        assert tg.updates[edit["update_id"]].delivered_at is not None
+
+
+async def test_strangers_and_watched_chats_get_no_answer(tg: FakeTelegram,
+                                                        tmp_path: Path) -> None:
+    async with watching(tg, tmp_path):
+        fake_alert = {"message_id": 1, "date": 0, "chat": tg.chats[STRANGER]}
+        updates = [
+            tg.inject_message(STRANGER, STRANGER, "/status"),
+            tg.inject_message(STRANGER, STRANGER, "hello? who is this"),
+            tg.inject_callback(STRANGER, fake_alert, "ack:1"),
+            tg.inject_message(GROUP, SAM, "/status"),
+            tg.inject_message(GROUP, ALEX, "/status"),
+            tg.inject_message(GROUP, STRANGER, "/ack 1"),
+            tg.inject_message(SAM, SAM, "/status"),  # the survivor's own chat with the bot
+        ]
+        for update in updates:
+            await tg.wait_confirmed(update["update_id"], timeout=8)
+        # A registered contact in their private chat is answered: the silence above is real.
+        tg.inject_message(ALEX, ALEX, "/status")
+        reply = await tg.next_message(ALEX, timeout=8)
+        assert "alert" in reply.params["text"].lower()  # the status, whatever its wording
+    assert [c.params["chat_id"] for c in tg.calls("sendMessage")] == [ALEX]
+    assert tg.calls("answerCallbackQuery") == [] and tg.writes_to(STRANGER) == []
+
+
+async def test_rate_limits_and_network_errors_lose_nothing(
+        tg: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="connectors.telegram")
+    async with watching(tg, tmp_path) as watch:
+        await tg.restart()  # the parked long poll is cut: a network error
+        tg.fail("getUpdates", 502, times=1)
+        lost = tg.inject_message(GROUP, SAM, CODE_TEXT)
+        await eventually(watch.incidents, "the code sent during the outage")
+        assert caplog.text.count("Telegram is unavailable") == 1
+        assert caplog.text.count("reachable again") == 1
+
+        tg.fail("getUpdates", 429, retry_after=1)
+        tg.fail("sendMessage", 429, retry_after=1)
+        tg.inject_message(GROUP, SAM, "stand by")  # ends the parked poll; the next gets 429
+        await tg.wait_for_call("getUpdates", lambda c: c.status == 429, timeout=8)
+        later = tg.inject_message(GROUP, SAM, "pineapple express")  # during the pause
+        await eventually(lambda: len(watch.incidents()) == 2, "the code sent while throttled")
+        await tg.wait_confirmed(later["update_id"], timeout=8)
+        await eventually(lambda: len(tg.sent_messages(ALEX)) == 2, "every alert delivered")
+        assert tg.updates[lost["update_id"]].confirmed_at is not None
+        assert len(watch.incidents()) == 2  # and nothing twice
+    assert len(tg.sent_messages(ALEX)) == 2
+
+
+async def test_restart_resumes_from_the_committed_offset(tg: FakeTelegram,
+                                                         tmp_path: Path) -> None:
+    first = Watch(make_config(tg, tmp_path), tmp_path / "w.db")
+    await tg.wait_polling(timeout=8)
+    tg.hang("getUpdates", 30)  # the poll that would confirm `used` to Telegram never ends
+    used = tg.inject_message(GROUP, SAM, CODE_TEXT)
+    await eventually(first.incidents, "the first incident")
+    await first.crash()
+    assert tg.updates[used["update_id"]].confirmed_at is None  # stored, not yet confirmed
+    missed = tg.inject_message(GROUP, SAM, "pineapple express")  # while the watcher is down
+    tg.inject_message(GROUP, STRANGER, "anyone there?")
+
+    log_start = len(tg.log)
+    async with watching(tg, tmp_path) as second:
+        await eventually(lambda: len(second.incidents()) == 2, "the missed code")
+        await tg.wait_confirmed(missed["update_id"], timeout=8)
+        polls = [c for c in tg.log[log_start:] if c.method == "getUpdates"]
+        assert polls[0].params["offset"] == used["update_id"] + 1
+        assert sorted(i.code for i in second.incidents()) == ["network-down", "pineapple"]
+
+
+async def test_missing_admin_right_is_reported_as_a_blind_spot(tg: FakeTelegram,
+                                                               tmp_path: Path) -> None:
+    async with watching(tg, tmp_path, chats=(GROUP, QUIET)) as watch:
+        tg.inject_message(GROUP, SAM, CODE_TEXT)
+        await eventually(watch.incidents, "the watch goes on in the other chats")
+        health = {row["feed"]: row for row in watch.store.health()}
+    blind = health[f"telegram:chat:{QUIET}"]
+    assert "not an admin in Quiet corner" in blind["detail"] and blind["blind_since"]
+    assert health[f"telegram:chat:{GROUP}"]["detail"] is None
+    assert health[f"telegram:chat:{CHANNEL}"]["detail"] is None
+    assert health["sam/telegram"]["detail"] is None
+
+
+async def test_a_refused_token_is_reported_not_crashed(tg: FakeTelegram,
+                                                       tmp_path: Path) -> None:
+    wrong = "987654321:AAHsomeOtherTokenThatTelegramRefuses-99"
+    async with watching(tg, tmp_path, token=wrong) as watch:
+        health = await eventually(lambda: {r["feed"]: r for r in watch.store.health()},
+                                  "the token problem reported")
+    assert health["sam/telegram"]["detail"] == TOKEN_REFUSED
+    assert wrong not in str(health)
+
+
+async def test_sending_refuses_watched_chats_and_classifies_failures(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    connector = TelegramConnector(make_config(tg, tmp_path))
+    try:
+        for address in (str(SAM), str(GROUP), str(STRANGER)):
+            with pytest.raises(DeliveryError) as refused:
+                await connector.send("alex", address, "alert", 1)
+            assert refused.value.permanent
+        tg.block_bot(JO)
+        with pytest.raises(DeliveryError) as blocked:
+            await connector.send("jo", str(JO), "alert text", 1)
+        assert blocked.value.permanent and "alert text" not in blocked.value.message
+        tg.fail("sendMessage", 400, "Bad Request: chat not found")
+        with pytest.raises(DeliveryError) as unknown:
+            await connector.send("alex", str(ALEX), "alert", 1)
+        assert unknown.value.permanent
+        tg.fail("sendMessage", 502)
+        with pytest.raises(DeliveryError) as down:
+            await connector.send("alex", str(ALEX), "alert", 1)
+        assert not down.value.permanent
+        assert await connector.send("alex", str(ALEX), "reminder") is not None
+        assert "reply_markup" not in tg.calls("sendMessage")[-1].params
+    finally:
+        await connector.close()
+
+
+async def test_no_stand_in_ever_saw_a_write_to_a_watched_chat(tmp_path: Path) -> None:
+    """The SILENT audit over every stand-in of this module (and one more busy run)."""
+    async with FakeTelegram() as server:
+        STANDINS.append(server)
+        populate(server)
+        async with watching(server, tmp_path) as watch:
+            server.inject_message(GROUP, SAM, CODE_TEXT)
+            server.inject_reaction(GROUP, SAM, 42, ["👍"])
+            server.inject_message(CHANNEL, None, "pineapple express", kind="channel_post")
+            await eventually(lambda: len(watch.incidents()) == 3, "three incidents")
+            alert = await alert_for(server, ALEX)
+            server.inject_callback(ALEX, alert, "ack:1")
+            await server.wait_for_call("answerCallbackQuery", timeout=8)
+    assert len(STANDINS) >= 2
+    for standin in STANDINS:
+        audit(standin)
+        assert standin.log, "every stand-in was really used"
