@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import write_config
+from watcher.store import from_ts
 
 EVENTS = 400
 CODE_EVERY = 20  # 20 code uses among 400 events
@@ -110,3 +111,44 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "ALERT to Alex" in out
     assert "stopped" in err and "Traceback" not in err
+
+
+def test_kill_9_between_steps_resumes_on_time(tmp_path: Path) -> None:
+    """A wait_ack with time left fires on its stored deadline after a kill -9 and restart."""
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace('wait_ack = "5m"', 'wait_ack = "8s"'))
+    (tmp_path / "feed.jsonl").write_text(feed_lines(0, 1))  # m0 uses the code
+    db = tmp_path / "watcher.db"
+
+    def sent(contact: str) -> list[str]:
+        if not db.exists():
+            return []
+        conn = sqlite3.connect(db)
+        try:
+            rows = conn.execute("SELECT created_at FROM outbox WHERE contact = ? "
+                                "ORDER BY id", (contact,)).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            conn.close()
+        return [r[0] for r in rows]
+
+    first = subprocess.Popen(watcher_command(config), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    wait_for(lambda: len(sent("jo")) == 1, timeout=30)  # step 0 done: the wait has begun
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    started = from_ts(sent("jo")[0])
+    time.sleep(1)
+    second = subprocess.Popen(watcher_command(config), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(sent("jo")) == 2, timeout=30)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=10)
+    escalated = from_ts(sent("jo")[1])
+    late = (escalated - started).total_seconds() - 8
+    # On the stored deadline (the wait began just after the first message was queued),
+    # not 8 s after the restart.
+    assert -0.1 <= late < 1.0, late
