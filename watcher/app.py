@@ -20,12 +20,13 @@ from detectors.codes import build_detectors
 from playbooks.channels import AppriseChannel, Channel, ConsoleChannel
 from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
+from watcher import failsafe
 from watcher.config import Config, parse_duration
 from watcher.engine import Engine
 from watcher.heartbeat import Heartbeat
 from watcher.models import Event, Response, utcnow
 from watcher.status import status_report
-from watcher.store import Store, from_ts, ts
+from watcher.store import Store, StoreError, from_ts, ts
 from watcher.supervision import Supervisor
 
 log = logging.getLogger("watcher.app")
@@ -85,6 +86,8 @@ class App:
         self.replay_files = [ReplayFile(config.resolve(f)) for f in files]
         self.bad_lines: list[LineError] = []
         self._wake = asyncio.Event()
+        self._db_failure: str | None = None
+        self.probe_every = failsafe.PROBE_EVERY
 
     # -- the Sink the connectors talk to ---------------------------------------------
 
@@ -166,6 +169,10 @@ class App:
             except ConnectorError as exc:
                 for feed in connector.feeds() or [connector.name]:
                     self.feed_failed(feed, exc.message, exc.permanent)
+            except StoreError as exc:  # nothing can be stored: stop taking events
+                self._db_failure = str(exc)
+                self._wake.set()
+                return
             except Exception:  # a connector bug must not end the watch of the others
                 log.exception("connector %s crashed; restarting it", connector.name)
             if not stop.is_set():
@@ -212,20 +219,48 @@ class App:
             await self.settle()
             log.info("stopped")
             return
-        tasks = [asyncio.create_task(self._keep_running(c, stop), name=f"connector-{c.name}")
-                 for c in self.connectors]
+        feeds_stop = asyncio.Event()
+        tasks = self._run_connectors(feeds_stop)
         try:
             while not stop.is_set():
                 self._wake.clear()  # work arriving from here on wakes the sleep below
-                await self.poll_replay()
-                await self.supervise()
-                await self.settle()
+                try:
+                    await self.poll_replay()
+                    await self.supervise()
+                    await self.settle()
+                except StoreError as exc:
+                    self._db_failure = str(exc)
+                if self._db_failure is not None:
+                    feeds_stop.set()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    if not await self._survive_db_failure(stop):
+                        break
+                    feeds_stop = asyncio.Event()
+                    tasks = self._run_connectors(feeds_stop)
                 await self._sleep(stop, tick)
         finally:
-            stop.set()
+            feeds_stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.heartbeat.aclose()
         log.info("stopped")
+
+    def _run_connectors(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(self._keep_running(c, stop), name=f"connector-{c.name}")
+                for c in self.connectors]
+
+    async def _survive_db_failure(self, stop: asyncio.Event) -> bool:
+        """Stop taking events, say why to everyone, resume once the database is writable."""
+        reason = self._db_failure or "unknown"
+        log.critical("stopped taking events: %s", reason)
+        await failsafe.tell_everyone(self.config, self.channels,
+                                     failsafe.STOPPED.format(reason=reason))
+        if not await failsafe.wait_until_writable(self.store, stop, self.clock,
+                                                  self.probe_every):
+            return False
+        self._db_failure = None
+        log.warning("the database can be written again: resuming")
+        await failsafe.tell_everyone(self.config, self.channels, failsafe.RESUMED)
+        return True
 
     async def _sleep(self, stop: asyncio.Event, tick: float) -> None:
         """Wait for the next tick, a step falling due sooner, new work, or the stop."""

@@ -1,0 +1,59 @@
+"""When the database cannot be written (a full disk, a read-only file), nothing can be
+processed safely: an event acknowledged to its platform but not stored would be lost.
+The watcher stops taking events, tells every contact directly on every channel that still
+works (the outbox itself lives in the unwritable database), and probes until it can
+write again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from playbooks.channels import Channel
+from watcher.config import Config, addresses
+from watcher.store import Store, StoreError, ts
+
+log = logging.getLogger("watcher.failsafe")
+PROBE_EVERY = 30.0
+STOPPED = ("WATCHER STOPPED: its database cannot be written ({reason}). Nobody is watching "
+           "for the codes until this is fixed. What to do: on the watcher's server, free disk "
+           "space or fix the database file's permissions; it resumes by itself.")
+RESUMED = "Watcher resumed: its database can be written again, and it is watching."
+
+
+def writable(store: Store, now: datetime) -> bool:
+    try:
+        with store.transaction():
+            store.set_cursor("watcher:probe", ts(now), now)
+    except StoreError:
+        return False
+    return True
+
+
+async def tell_everyone(config: Config, channels: Mapping[str, Channel], text: str) -> int:
+    """Send straight through the channels, bypassing the outbox; return how many arrived."""
+    sent = 0
+    for contact in config.contacts:
+        for channel_name, address in addresses(config, contact):
+            channel = channels.get(channel_name)
+            if channel is None:
+                continue
+            with contextlib.suppress(Exception):  # any channel that still works will do
+                await asyncio.wait_for(channel.send(contact, address, text), 30)
+                sent += 1
+    return sent
+
+
+async def wait_until_writable(store: Store, stop: asyncio.Event,
+                              clock: Callable[[], datetime], every: float = PROBE_EVERY) -> bool:
+    """Probe until the database can be written (True) or the watcher is stopped (False)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+        if not stop.is_set() and writable(store, clock()):
+            return True
+    return False
