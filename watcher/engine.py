@@ -65,6 +65,9 @@ class Engine:
         self.detectors = detectors
         self.clock = clock
         self.checkins = CheckinClock(config, store, clock)
+        # Detection awaits a thread between the "seen?" check and the commit: two feeds
+        # delivering the same event (a poll and a stream) must not both open an incident.
+        self._lock = asyncio.Lock()
 
     async def ingest(self, event: Event, cursor: tuple[str, str] | None = None) -> Outcome:
         """Process one event; `cursor` (feed, value) is committed with it."""
@@ -77,6 +80,11 @@ class Engine:
         One transaction for many events: a crash keeps all of them or none, and a fast feed
         does not pay one disk sync per event.
         """
+        async with self._lock:
+            return await self._ingest_batch(items)
+
+    async def _ingest_batch(self, items: Sequence[tuple[Event, tuple[str, str] | None]]
+                            ) -> list[Outcome]:
         detected: list[tuple[Event, list[Match], list[str]] | Event] = []
         fresh: set[str] = set()
         for event, _ in items:

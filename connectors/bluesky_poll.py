@@ -1,0 +1,151 @@
+"""Polling a person's PDS with com.atproto.repo.listRecords: the path that never misses.
+
+Each collection has a cursor, f"bluesky:{did}:{collection}" = the last rkey handled; the
+next read asks for records after it, oldest first (reverse=True), and each record's event
+moves the cursor in the same transaction, so a crash redoes at most the record in hand.
+rkeys are TIDs (time-ordered ids the PDS gives at creation), so "after the last rkey" is
+"created since".
+
+The first read of a collection records the newest rkey and fires nothing: the survivor's
+old posts, likes and follows are history, from before the codes were agreed. The profile
+record works the same way with its CID as the cursor: a change fires, the first sight not.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from atproto_client.exceptions import BadRequestError, RequestErrorBase
+
+from connectors.bluesky_identity import Identity, IdentityError, Resolver, xrpc_error
+from connectors.bluesky_records import (
+    FOLLOW,
+    LIKE,
+    POST,
+    PROFILE,
+    REPOST,
+    BlobUnavailable,
+    EventBuilder,
+)
+from watcher.models import Event
+
+log = logging.getLogger("watcher.bluesky")
+
+PAGE = 100
+# Posts first: if a later collection fails (a like whose target cannot be resolved yet),
+# the posts of this round are already in.
+ORDER = (POST, PROFILE, LIKE, REPOST, FOLLOW)
+GONE = {"RepoNotFound", "RepoDeactivated", "RepoTakendown", "RepoSuspended"}
+NO_PROFILE = ""  # the profile cursor while the account has no profile record
+
+
+class Records(Protocol):
+    """The part of the Sink polling uses (the connector serialises it with the stream)."""
+
+    async def event(self, event: Event, cursor: tuple[str, str] | None = None) -> None: ...
+
+    def cursor(self, feed: str) -> str | None: ...
+
+    def save_cursor(self, feed: str, value: str) -> None: ...
+
+
+class PollError(Exception):
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+def cursor_name(did: str, collection: str) -> str:
+    return f"bluesky:{did}:{collection}"
+
+
+class Poller:
+    def __init__(self, sink: Records, resolver: Resolver, builder: EventBuilder) -> None:
+        self.sink = sink
+        self.resolver = resolver
+        self.builder = builder
+
+    async def poll(self, who: Identity) -> int:
+        """Read everything new of one person; raise PollError on the first failure."""
+        count = 0
+        for collection in ORDER:
+            try:
+                if collection == PROFILE:
+                    count += await self._profile(who)
+                else:
+                    count += await self._collection(who, collection)
+            except BadRequestError as exc:
+                raise self._refused(who, exc) from None
+            except RequestErrorBase as exc:
+                raise PollError(f"cannot read {who.did} from its PDS {who.pds} "
+                                f"({xrpc_error(exc)}); retrying. Nothing is lost: what is "
+                                "posted meanwhile is read once it answers") from None
+            except (BlobUnavailable, IdentityError) as exc:
+                raise PollError(f"cannot finish reading {who.did} ({exc}); retrying") from None
+        return count
+
+    def _refused(self, who: Identity, exc: BadRequestError) -> PollError:
+        name = xrpc_error(exc)
+        if name in GONE:
+            return PollError(f"the PDS {who.pds} refuses the account {who.did} ({name}): it "
+                             "may be deactivated, suspended or moved. Check with the survivor"
+                             " (safely); the watcher keeps retrying", permanent=True)
+        return PollError(f"the PDS {who.pds} refused a read of {who.did} ({name}); retrying")
+
+    async def _collection(self, who: Identity, collection: str) -> int:
+        name = cursor_name(who.did, collection)
+        last = self.sink.cursor(name)
+        if last is None:
+            await self._baseline(who, collection, name)
+            return 0
+        count = 0
+        client = self.resolver.client(who.pds)
+        while True:
+            page = await client.com.atproto.repo.list_records(
+                {"repo": who.did, "collection": collection, "reverse": True,
+                 "cursor": last or None, "limit": PAGE})
+            for record in page.records:
+                last = record.uri.rsplit("/", 1)[1]
+                count += await self._handle(who, collection, last, record.cid, record.value,
+                                            (name, last))
+            if len(page.records) < PAGE:
+                return count
+
+    async def _handle(self, who: Identity, collection: str, rkey: str, cid: str | None,
+                      value: object, cursor: tuple[str, str]) -> int:
+        event = await self.builder.build(who, collection, rkey, cid, value)
+        if event is None:
+            self.sink.save_cursor(*cursor)
+            return 0
+        await self.sink.event(event, cursor=cursor)
+        return 1
+
+    async def _baseline(self, who: Identity, collection: str, name: str) -> None:
+        """First look: remember where history ends ("" = nothing yet) without firing."""
+        page = await self.resolver.client(who.pds).com.atproto.repo.list_records(
+            {"repo": who.did, "collection": collection, "limit": 1})
+        newest = page.records[0].uri.rsplit("/", 1)[1] if page.records else ""
+        self.sink.save_cursor(name, newest)
+        log.info("bluesky: first look at %s of %s; earlier records are history and are not "
+                 "examined", collection, who.person)
+
+    async def _profile(self, who: Identity) -> int:
+        name = cursor_name(who.did, PROFILE)
+        client = self.resolver.client(who.pds)
+        try:
+            found = await client.com.atproto.repo.get_record(
+                {"repo": who.did, "collection": PROFILE, "rkey": "self"})
+        except BadRequestError as exc:
+            if xrpc_error(exc) != "RecordNotFound":
+                raise
+            found = None
+        current = str(found.cid) if found is not None and found.cid else NO_PROFILE
+        previous = self.sink.cursor(name)
+        if current == previous:
+            return 0
+        if previous is None or found is None:  # the first sight, or the profile was removed
+            self.sink.save_cursor(name, current)
+            return 0
+        return await self._handle(who, PROFILE, "self", current, found.value, (name, current))
