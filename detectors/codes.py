@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol
 
-from detectors.image import ImageLimits, ImageMatcher, ImageRefused
+from detectors.image import ImageLimits, ImageMatcher, ImageRefused, cross_matches
 from detectors.phrase import PhraseMatcher
 from watcher.config import Code, Config
 from watcher.models import DetectionFailed, Event, ImageTooLarge
@@ -116,6 +116,7 @@ def build_detectors(config: Config, cache: MutableMapping[str, str] | None = Non
     detectors: dict[str, Filtered] = {}
     problems: list[str] = []
     warnings: list[str] = []
+    images: dict[str, ImageMatcher] = {}
     for name, code in config.codes.items():
         inner: Detector
         if code.checkin is not None:
@@ -131,8 +132,11 @@ def build_detectors(config: Config, cache: MutableMapping[str, str] | None = Non
                 problems.append(f"codes.{name}.image: {exc}")
                 continue
             warnings.extend(f"codes.{name}.image: {w}" for w in matcher.warnings)
+            images[name] = matcher
             inner = ImageDetector(matcher, limits)
         detectors[name] = Filtered(code, inner)
     if problems:
         raise CodeLoadError(problems)
+    # Two codes whose photos look alike would be taken for each other: say so at load.
+    warnings.extend(cross_matches(images))
     return detectors, warnings

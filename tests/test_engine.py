@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -104,3 +104,51 @@ def test_unopenable_database_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open the database"):
         Store(path)
     assert isinstance(StoreError("x"), Exception) and sqlite3.sqlite_version
+
+
+async def test_retention_purges_old_dedupe_keys_only(config_path: Path, tmp_path: Path) -> None:
+    config = load(config_path, environ={})
+    clock = Clock()
+    eng = engine(config, tmp_path / "w.db", clock)
+    await eng.ingest(event(1, "the network went down at work"), ("feed", "1"))
+    clock.advance(days=100)
+    await eng.ingest(event(2))
+    with eng.store.transaction():
+        removed = eng.store.purge_seen(clock() - timedelta(days=90))
+    assert removed == 1
+    assert not eng.store.seen("telegram:chat/1") and eng.store.seen("telegram:chat/2")
+    assert eng.store.cursor("feed") == "1" and len(eng.store.incidents()) == 1
+
+
+def test_reference_hashes_are_cached_in_the_database(config_path: Path, tmp_path: Path) -> None:
+    from detectors.codes import build_detectors as build
+    from watcher.store import ImageCache
+
+    photos = Path(__file__).parent.parent / "examples" / "photos"
+    reference = config_path.parent / "flower.jpg"
+    flower = reference.read_bytes()
+    cache = ImageCache(Store(tmp_path / "w.db"))
+    build(load(config_path, environ={}), cache)
+    [flower_key] = list(cache)
+    reference.write_bytes((photos / "holiday.jpg").read_bytes())
+    build(load(config_path, environ={}), cache)
+    [holiday_key] = [k for k in cache if k != flower_key]
+    # Swap what is stored for the flower: if the next build reads the cache (and does not
+    # hash the file again), it recognises the holiday photo instead of the flower.
+    reference.write_bytes(flower)
+    cache[flower_key] = cache[holiday_key]
+    detectors, _ = build(load(config_path, environ={}), cache)
+    probe = detectors["flower"]
+    holiday = event(7, images=(FileImage(photos / "holiday.jpg"),))
+    posted = event(8, images=(FileImage(photos / "flower-as-posted.jpg"),))
+    assert probe.match(holiday) is not None and probe.match(posted) is None
+
+
+def test_codes_whose_photos_look_alike_are_warned_about(tmp_path: Path) -> None:
+    from tests.conftest import write_config
+
+    extra = '[codes.flower-again]\nperson = "sam"\nimage = ["flower.jpg"]\n' \
+            'playbook = "check-on-me"\n'
+    config = load(write_config(tmp_path, extra=extra), environ={})
+    _, warnings = build_detectors(config)
+    assert any("flower" in w and "flower-again" in w for w in warnings), warnings

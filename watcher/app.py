@@ -26,7 +26,7 @@ from watcher.engine import Engine
 from watcher.heartbeat import Heartbeat
 from watcher.models import Event, Response, utcnow
 from watcher.status import status_report
-from watcher.store import Store, StoreError, from_ts, ts
+from watcher.store import ImageCache, Store, StoreError, from_ts, ts
 from watcher.supervision import Supervisor
 
 log = logging.getLogger("watcher.app")
@@ -66,7 +66,7 @@ class App:
         self.config = config
         self.clock = clock
         self.store = Store(database or config.database)
-        detectors, self.warnings = build_detectors(config)
+        detectors, self.warnings = build_detectors(config, ImageCache(self.store))
         self.engine = Engine(config, self.store, detectors, clock)
         self.connectors = list(build_connectors(config) if connectors is None else connectors)
         self.channels: dict[str, Channel] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,7 +76,38 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX notices_pending ON notices(done, id);
     """,
     evidence.SCHEMA,
+    """
+    CREATE TABLE image_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 )
+
+
+class ImageCache(MutableMapping[str, str]):
+    """Reference-photo hashes by content hash, so a restart does not hash them again."""
+
+    def __init__(self, store: Store) -> None:
+        self.conn = store.conn
+
+    def __getitem__(self, key: str) -> str:
+        row = self.conn.execute("SELECT value FROM image_cache WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return str(row[0])
+
+    def __setitem__(self, key: str, value: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO image_cache (key, value) VALUES (?, ?)",
+                              (key, value))
+
+    def __delitem__(self, key: str) -> None:
+        with self.conn:
+            self.conn.execute("DELETE FROM image_cache WHERE key = ?", (key,))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([str(r[0]) for r in self.conn.execute("SELECT key FROM image_cache")])
+
+    def __len__(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM image_cache").fetchone()[0])
 
 
 @dataclass(frozen=True)
