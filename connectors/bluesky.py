@@ -22,7 +22,7 @@ import httpx
 from connectors.base import Sink
 from connectors.bluesky_identity import Identity, IdentityError, Resolver, identity_cursor
 from connectors.bluesky_poll import Poller, PollError
-from connectors.bluesky_records import LISTED, POST, PROFILE, EventBuilder, Images
+from connectors.bluesky_records import LISTED, MALFORMED, POST, PROFILE, EventBuilder, Images
 from connectors.bluesky_stream import Change, Firehose, Jetstream, Source
 from watcher.config import BlueskyPerson, Config, parse_duration
 from watcher.models import Event
@@ -237,8 +237,13 @@ class BlueskyConnector:
             and change.rkey == "self")
         if not wanted or not isinstance(change.record, dict):
             return None  # deletes un-fire nothing; other collections are not watched
-        return await self.builder.build(who, change.collection, change.rkey, change.cid,
-                                        change.record, edited=change.action == "update")
+        try:
+            return await self.builder.build(who, change.collection, change.rkey, change.cid,
+                                            change.record, edited=change.action == "update")
+        except MALFORMED as exc:  # one odd record must not stop the stream
+            log.warning("skipped Bluesky record %s/%s: it could not be read (%s)",
+                        change.collection, change.rkey, type(exc).__name__)
+            return None
 
     async def _stream_loop(self, stop: asyncio.Event) -> None:
         """Run the sources; rebuild them when the watched DIDs or their PDSes change."""

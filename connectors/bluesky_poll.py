@@ -22,6 +22,7 @@ from connectors.bluesky_identity import Identity, IdentityError, Resolver, xrpc_
 from connectors.bluesky_records import (
     FOLLOW,
     LIKE,
+    MALFORMED,
     POST,
     PROFILE,
     REPOST,
@@ -115,7 +116,14 @@ class Poller:
 
     async def _handle(self, who: Identity, collection: str, rkey: str, cid: str | None,
                       value: object, cursor: tuple[str, str]) -> int:
-        event = await self.builder.build(who, collection, rkey, cid, value)
+        try:
+            event = await self.builder.build(who, collection, rkey, cid, value)
+        except MALFORMED as exc:
+            # A record we cannot read (any app can write odd records) must not stop the
+            # watch: logged by its key, never its content, and skipped.
+            log.warning("skipped Bluesky record %s/%s: it could not be read (%s)", collection,
+                        rkey, type(exc).__name__)
+            event = None
         if event is None:
             self.sink.save_cursor(*cursor)
             return 0

@@ -35,6 +35,10 @@ WEB_PATHS = {POST: "post", "app.bsky.feed.generator": "feed", "app.bsky.graph.li
 BLOB_TIMEOUT = 30.0
 
 
+# What reading an odd record can raise; anything else (network, storage) is not a parse error.
+MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+
+
 class BlobUnavailable(Exception):
     """An image could not be fetched for a reason that may pass (the PDS is down).
 

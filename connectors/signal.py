@@ -224,8 +224,15 @@ class SignalConnector:
 
     async def _handle_batch(self, items: list[dict[str, Any]]) -> int:
         """Journal the batch, then handle it item by item; return the events stored."""
-        envelopes = [_dict(i.get("envelope")) for i in items]
-        kept = [{"envelope": slim(e)} for e in envelopes if self._relevant(e)]
+        envelopes = [_dict(i.get("envelope")) for i in items if isinstance(i, dict)]
+        kept = []
+        for envelope in envelopes:
+            try:
+                if self._relevant(envelope):
+                    kept.append({"envelope": slim(envelope)})
+            except MALFORMED as exc:
+                log.warning("skipped a Signal envelope that could not be read (%s)",
+                            type(exc).__name__)
         if kept:
             self._need_sink().save_cursor(INBOX, json.dumps(kept))
         count = await self._drain(kept)
@@ -238,7 +245,14 @@ class SignalConnector:
         count = 0
         for index, item in enumerate(items):
             rest = (INBOX, json.dumps(items[index + 1:]))
-            count += await self._handle(_dict(item.get("envelope")), rest)
+            try:
+                count += await self._handle(_dict(item.get("envelope")), rest)
+            except MALFORMED as exc:
+                # One envelope we cannot read must not stop the watch: logged by its type
+                # (never its content), skipped, and the next one is read.
+                log.warning("skipped a Signal envelope that could not be read (%s)",
+                            type(exc).__name__)
+                self._need_sink().save_cursor(*rest)
         return count
 
     async def _handle(self, envelope: dict[str, Any], rest: tuple[str, str]) -> int:
@@ -386,6 +400,9 @@ class SignalConnector:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from telegram.request import HTTPXRequest
 
 from connectors.base import ConnectorError, Sink
 from connectors.telegram_media import NO_PHOTO, MediaFetcher
+from connectors.telegram_raw import MALFORMED, read_one_by_one
 from connectors.telegram_safety import TOKEN_REFUSED, describe, guard_logs, retry_seconds
 from connectors.telegram_send import AlertSender
 from connectors.telegram_updates import (
@@ -94,6 +95,7 @@ class TelegramConnector:
         self.config = config
         self.section: TelegramSection = config.connectors.telegram
         token = config.secrets["connectors.telegram.token"]
+        self._token = token
         guard_logs(token)
         self.directory = Directory.from_config(config)
         self.bot = make_bot(token, self.section.api_url)
@@ -206,6 +208,16 @@ class TelegramConnector:
         except RetryAfter as exc:
             log.warning("Telegram asked us to slow down; waiting %.0f s", retry_seconds(exc))
             return retry_seconds(exc)
+        except MALFORMED as exc:  # PTB could not read the batch: read it one by one
+            log.warning("a Telegram update could not be read (%s); reading one by one",
+                        type(exc).__name__)
+            try:
+                await self._handle_raw(await read_one_by_one(
+                    self.bot, self.section.api_url, self._token, self._offset,
+                    ALLOWED_UPDATES))
+            except TelegramError as error:
+                self._outage(error)
+                return BACKOFF_START
         except TelegramError as exc:
             self._outage(exc)
             wait, self._delay = self._delay, min(self._delay * 2, BACKOFF_MAX)
@@ -288,11 +300,27 @@ class TelegramConnector:
             self._offset = update.update_id + 1
         return count
 
+    async def _handle_raw(self, items: Sequence[tuple[int | None, Update | None]]) -> int:
+        count = 0
+        for update_id, update in items:
+            if update is not None:
+                count += await self._handle(update)
+                self._offset = update.update_id + 1
+            elif update_id is not None:  # unreadable: skip past it, keep reading
+                self.sink.save_cursor(UPDATES_FEED, str(update_id + 1))
+                self._offset = update_id + 1
+        return count
+
     async def _handle(self, update: Update) -> int:
         """Store an update's events with the offset past it, in one transaction (the last
         event carries the cursor); an update with no event moves the cursor alone."""
         cursor = (UPDATES_FEED, str(update.update_id + 1))
-        events = await self._events(update)
+        try:
+            events = await self._events(update)
+        except MALFORMED as exc:  # an update we cannot make sense of must not stop the watch
+            log.warning("skipped Telegram update %s: it could not be read (%s)",
+                        update.update_id, type(exc).__name__)
+            events = []
         for event in events[:-1]:
             await self.sink.event(event)
         if events:
