@@ -328,8 +328,16 @@ class SignalConnector:
                 await _wait(stop, self.interval - (loop.time() - started))
 
     def _unreachable(self, exc: SignalError) -> Callable[[str], str]:
-        text = (f"cannot receive from signal-cli-rest-api at {self.url} ({exc.message}); "
-                "retrying. Nothing is lost in normal mode: it is read once the service is back")
+        if "timed out" in exc.message:
+            # The service may have completed (and so acknowledged) a receive we gave up on.
+            text = (f"a receive from signal-cli-rest-api at {self.url} timed out; messages it "
+                    "returned after we stopped waiting may be lost. What to do: check that "
+                    "the service is not overloaded; ask the survivor's contacts to check "
+                    "recent messages by hand")
+        else:
+            text = (f"cannot receive from signal-cli-rest-api at {self.url} ({exc.message}); "
+                    "retrying. Nothing is lost in normal mode: it is read once the service "
+                    "is back")
         return lambda _person: text
 
     # -- json-rpc mode: one websocket ------------------------------------------------------

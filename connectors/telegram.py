@@ -317,6 +317,8 @@ class TelegramConnector:
         cursor = (UPDATES_FEED, str(update.update_id + 1))
         try:
             events = await self._events(update)
+            if not events:
+                self._respond(update)
         except MALFORMED as exc:  # an update we cannot make sense of must not stop the watch
             log.warning("skipped Telegram update %s: it could not be read (%s)",
                         update.update_id, type(exc).__name__)
@@ -327,7 +329,6 @@ class TelegramConnector:
             await self.sink.event(events[-1], cursor=cursor)
             log.info("telegram update %s: %d event(s)", update.update_id, len(events))
             return len(events)
-        self._respond(update)
         self.sink.save_cursor(*cursor)
         return 0
 

@@ -172,12 +172,25 @@ class PlaybookRunner:
         return found.name if found else contact
 
     async def deliver_due(self) -> int:
+        """Send what is due, one message at a time.
+
+        One at a time so that a crash can repeat at most the one message in flight. A
+        channel that just failed is not tried again this round: its other messages wait for
+        the retry, so one hanging service costs one timeout, not one per message.
+        """
         due = self.store.due_deliveries(self.clock())
-        if due:
-            await asyncio.gather(*(self._deliver(d) for d in due))
+        failing: dict[str, datetime] = {}
+        for delivery in due:
+            if delivery.channel in failing:
+                with self.store.transaction():
+                    self.store.delivery_postpone(delivery.id, failing[delivery.channel])
+                continue
+            if not await self._deliver(delivery):
+                failing[delivery.channel] = self.clock() + backoff(0)
         return len(due)
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery) -> bool:
+        """Send one message; False when its channel failed (the message is retried)."""
         channel = self.channels.get(delivery.channel)
         try:
             if channel is None:
@@ -187,15 +200,16 @@ class PlaybookRunner:
                                                       delivery.text, incident), SEND_TIMEOUT)
         except DeliveryError as exc:
             self._failed(delivery, exc.message, exc.permanent)
-            return
+            return exc.permanent  # a permanent error is this address's, not the channel's
         except TimeoutError:
             self._failed(delivery, f"no answer from {delivery.channel} in {SEND_TIMEOUT:.0f}s",
                          permanent=False)
-            return
+            return False
         with self.store.transaction():
             self.store.delivery_done(delivery.id, self.clock(), ref)
         log.info("delivered alert %s to %s via %s", delivery.id, delivery.contact,
                  delivery.channel)
+        return True
 
     def _failed(self, delivery: Delivery, error: str, permanent: bool) -> None:
         with self.store.transaction():

@@ -432,6 +432,10 @@ class Store:
             "UPDATE outbox SET attempts = attempts + 1, error = ?, next_try_at = ? WHERE id = ?",
             (error, ts(next_try), delivery_id))
 
+    def delivery_postpone(self, delivery_id: int, until: datetime) -> None:
+        self.conn.execute("UPDATE outbox SET next_try_at = ? WHERE id = ?",
+                          (ts(until), delivery_id))
+
     def delivery_failed(self, delivery_id: int, error: str, now: datetime) -> None:
         self.conn.execute(
             "UPDATE outbox SET status = 'failed', attempts = attempts + 1, error = ? WHERE id = ?",
