@@ -87,8 +87,9 @@ def false_positives(corpus: list[Path], group: int, cache: dict[str, str]) -> di
     matchers = _matchers(groups, cache)
     ref_phash = {p.name: _phash(p.read_bytes()) for p in corpus}
     fps = base_fps = 0
-    # (pdq, hash pair, inliers, probe, reference) for every unrelated comparison
-    records: list[tuple[int, int, int, str, str]] = []
+    # (pdq, hash pair, inliers, agreement, overlap, probe, reference) for every
+    # unrelated comparison; agreement and overlap are -1 where not measured.
+    records: list[tuple[int, int, int, float, float, str, str]] = []
     fp_pairs: list[str] = []
     for path in corpus:
         data = _probe_bytes(path)
@@ -99,7 +100,9 @@ def false_positives(corpus: list[Path], group: int, cache: dict[str, str]) -> di
                 if score.reference == path.name:
                     continue
                 inliers = score.orb.inliers if score.orb is not None else -1
-                records.append((score.pdq, score.pair, inliers, _name(path), score.reference))
+                agree = score.agreement or (-1.0, -1.0)
+                records.append((score.pdq, score.pair, inliers, round(agree[0], 3),
+                                round(agree[1], 2), _name(path), score.reference))
                 hit = det.decide(score)
                 if hit is not None:
                     fps += 1
@@ -111,7 +114,7 @@ def false_positives(corpus: list[Path], group: int, cache: dict[str, str]) -> di
             "records": records, "fp_pairs": fp_pairs}
 
 
-def _closest(records: list[tuple[int, int, int, str, str]]) -> None:
+def _closest(records: list[tuple[int, int, int, float, float, str, str]]) -> None:
     """The unrelated pairs nearest to each decision bar: the safety margins."""
     for title, key, bar in (
         ("PDQ bits", lambda r: r[0], f"match <= {det.PDQ_MAX} with quality >= "
@@ -119,13 +122,21 @@ def _closest(records: list[tuple[int, int, int, str, str]]) -> None:
         ("pHash/dHash pair bits", lambda r: r[1], f"lowers the ORB bar when <= {det.PAIR_MAX}"),
         ("ORB inliers", lambda r: -r[2], f"match >= {det.ORB_MIN_INLIERS}, or >= "
                                          f"{det.ORB_GATED_INLIERS} with pair <= {det.PAIR_MAX}"),
+        ("pixel agreement", lambda r: -r[3], f"match with >= {det.ORB_CHECKED_INLIERS} "
+                                             f"inliers, agreement >= {det.AGREEMENT_MIN} and "
+                                             f"overlap >= {det.OVERLAP_MIN}"),
     ):
         nearest = sorted(records, key=key)[:5]
         print(f"- closest by {title} ({bar}): " + "; ".join(
-            f"{r[3]} ~ {r[4]} (pdq {r[0]}, pair {r[1]}, inliers {r[2]})" for r in nearest))
+            f"{r[5]} ~ {r[6]} (pdq {r[0]}, pair {r[1]}, inliers {r[2]}, agreement {r[3]}, "
+            f"overlap {r[4]})" for r in nearest))
     inliers = [r[2] for r in records]
     print("- unrelated pairs with ORB inliers >= k: " + ", ".join(
-        f"{k}: {sum(i >= k for i in inliers)}" for k in (5, 8, 10, 12, 15, 20)))
+        f"{k}: {sum(i >= k for i in inliers)}" for k in (5, 7, 8, 10, 12, 15, 20)))
+    measured = [r[3] for r in records if r[3] > -1]
+    print(f"- unrelated pairs whose pixel agreement was measured: {len(measured)}; "
+          "with agreement >= a: " + ", ".join(
+              f"{a}: {sum(m >= a for m in measured)}" for a in (0.2, 0.3, 0.4, 0.5)))
     gated = sum(1 for r in records if r[1] <= det.PAIR_MAX)
     print(f"- unrelated pairs with pHash/dHash pair <= {det.PAIR_MAX}: {gated}")
 

@@ -7,10 +7,13 @@ Three stages, cheapest first, each with margins measured on real photos
    the incoming image as posted, with uniform borders trimmed and cut to its
    largest non-interface region (screenshots).  Decides recompression,
    resizing, colour changes, flips, turns, borders and centre crops.
-2. ORB keypoints with a RANSAC homography for what PDQ cannot see: off-centre
-   crops, rotations of a few degrees, text across the picture.
-3. pHash and dHash both close at the same alignment lower the keypoint bar:
-   they catch small rotations well but, alone, also pair unrelated photos.
+2. ORB keypoints with a RANSAC similarity or homography for what PDQ cannot
+   see: off-centre crops, rotations of a few degrees, text across the picture.
+3. Below the keypoint bar, two confirmations can each lower it: the reference,
+   carried by the fitted transform, reproducing the incoming picture's detail
+   tile by tile (another photo of the same landmark shares corners, not
+   pixels), or pHash and dHash both close at the same alignment (they catch
+   small rotations well but, alone, also pair unrelated photos).
 
 A missed code can cost a life and a false alarm sends police to the door, so
 no single weak signal decides.  Pure apart from reading the reference files
@@ -32,7 +35,7 @@ import numpy.typing as npt
 from detectors import image_features as feats
 from detectors.image_decode import WORK_SIDE, ImageLimits, ImageRefused, decode
 from detectors.image_framing import framings
-from detectors.image_orb import Verdict, verify
+from detectors.image_orb import Verdict, agreement, verify
 
 __all__ = ["ImageHit", "ImageLimits", "ImageMatcher", "ImageRefused", "Probe", "cross_matches"]
 
@@ -46,6 +49,16 @@ ORB_MIN_INLIERS = 25
 PAIR_MAX = 10
 # ...this many keypoint inliers suffice.
 ORB_GATED_INLIERS = 10
+# Fewer inliers than ORB_MIN_INLIERS, but at least this many, decide when the
+# reference carried by the transform also reproduces the incoming picture's
+# detail (image_orb.agreement) over enough of it.
+# Re-posts found this way had 7-19 inliers and a median tile correlation of
+# 0.56-0.97; other photos of the same landmark or scene reached 0.42 with
+# 5-19 inliers (docs/benchmarks-image.md).
+ORB_CHECKED_INLIERS = 7
+AGREEMENT_MIN = 0.5
+# A re-post, cropped or not, fills most of what was posted with the reference.
+OVERLAP_MIN = 0.6
 # A reference with fewer keypoints cannot be found once cropped or overlaid.
 FEW_KEYPOINTS = 150
 
@@ -92,6 +105,9 @@ class Score:
     pair: int  # closest max(pHash, dHash) at one alignment
     orb: Verdict | None  # None when PDQ already decided
     where: dict[str, Any]
+    # Detail correlation and overlap of the warped reference, measured only
+    # when the inliers alone do not decide.
+    agreement: tuple[float, float] | None = None
 
 
 def _hamming(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
@@ -188,14 +204,31 @@ class ImageMatcher:
                 "crop": feats.CROPS[int(row) // 8],
             }
             orb = None
+            agree = None
             if best_pdq > PDQ_MAX:
-                ref_keypoints = self._features[index].keypoints
-                orb = verify(probe.keypoints, ref_keypoints)
-                if probe.inner_keypoints is not None and orb.inliers < ORB_MIN_INLIERS:
-                    inner = verify(probe.inner_keypoints, ref_keypoints)
-                    orb = max(orb, inner, key=lambda v: v.inliers)
-            out.append(Score(name, best_pdq, best_pair, orb, where))
+                orb, agree = self._keypoint_check(probe, self._features[index].keypoints)
+            out.append(Score(name, best_pdq, best_pair, orb, where, agree))
         return out
+
+    @staticmethod
+    def _keypoint_check(probe: Probe, ref: feats.Keypoints
+                        ) -> tuple[Verdict, tuple[float, float] | None]:
+        """The best keypoint verdict over the probe as posted and, for
+        screenshots, the photo cut out of it; with its pixel agreement when
+        the inliers alone do not decide."""
+        best: tuple[Verdict, tuple[float, float] | None] = (Verdict(0, 0, 0.0), None)
+        for keypoints in (probe.keypoints, probe.inner_keypoints):
+            if keypoints is None:
+                continue
+            orb = verify(keypoints, ref)
+            agree = None
+            if orb.homography is not None and ORB_CHECKED_INLIERS <= orb.inliers < ORB_MIN_INLIERS:
+                agree = agreement(keypoints, ref, orb.homography)
+            if _strength(orb, agree) > _strength(*best):
+                best = (orb, agree)
+            if orb.inliers >= ORB_MIN_INLIERS:
+                break
+        return best
 
     def match_all(self, probe: Probe) -> list[ImageHit]:
         """Every reference the probe matches, best first."""
@@ -226,9 +259,24 @@ def decide(score: Score) -> ImageHit | None:
     inliers = score.orb.inliers
     if inliers >= ORB_MIN_INLIERS:
         return ImageHit(score.reference, "orb", ORB_MIN_INLIERS / inliers, details)
+    if score.agreement is not None:
+        details.update(agreement=round(score.agreement[0], 3),
+                       overlap=round(score.agreement[1], 3))
+        if _agrees(inliers, score.agreement):
+            return ImageHit(score.reference, "orb+pixels", ORB_MIN_INLIERS / inliers, details)
     if score.pair <= PAIR_MAX and inliers >= ORB_GATED_INLIERS:
         return ImageHit(score.reference, "hashes+orb", ORB_MIN_INLIERS / inliers, details)
     return None
+
+
+def _agrees(inliers: int, agree: tuple[float, float] | None) -> bool:
+    return (agree is not None and inliers >= ORB_CHECKED_INLIERS
+            and agree[0] >= AGREEMENT_MIN and agree[1] >= OVERLAP_MIN)
+
+
+def _strength(orb: Verdict, agree: tuple[float, float] | None) -> tuple[bool, bool, int]:
+    """Order keypoint verdicts: decisive on inliers, then confirmed by pixels."""
+    return orb.inliers >= ORB_MIN_INLIERS, _agrees(orb.inliers, agree), orb.inliers
 
 
 def cross_matches(matchers: Mapping[str, ImageMatcher]) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import imagehash
@@ -22,10 +22,14 @@ from detectors.image_decode import RGB, WORK_SIDE
 
 # Bump whenever anything below changes what gets stored: cached references are
 # keyed by content hash plus this tag, so stale entries are simply not found.
-FEATURES_VERSION = "img-v2"
+FEATURES_VERSION = "img-v3"
 
 CROPS = (1.0, 0.9, 0.8)
 ORB_FEATURES = 500
+# Longest side of the grey thumbnail kept next to the keypoints: enough to see
+# whether a homography carries the reference's picture, not just a few
+# corners, onto the incoming image (image_orb.agreement).
+THUMB_SIDE = 128
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
@@ -59,6 +63,8 @@ class Keypoints:
     points: F32  # (n, 2) pixel coordinates in the working image
     descriptors: U8  # (n, 32) ORB descriptors
     size: tuple[int, int]  # (width, height) of the working image
+    # Grey thumbnail of the same image, THUMB_SIDE on its longest side.
+    thumb: U8 = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
 
 
 @dataclass(frozen=True)
@@ -143,13 +149,19 @@ def keypoints(arr: RGB) -> Keypoints:
     # and creating one costs microseconds.
     orb = cv2.ORB.create(nfeatures=ORB_FEATURES)
     gray = cv2.cvtColor(arr, cv2.COLOR_RGB2GRAY)
+    size = (arr.shape[1], arr.shape[0])
     found, descriptors = orb.detectAndCompute(gray, None)
+    thumb = _thumb(np.asarray(gray, np.uint8))
     if descriptors is None or not found:
-        return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
-                         (arr.shape[1], arr.shape[0]))
+        return Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), size, thumb)
     points = np.array([k.pt for k in found], dtype=np.float32)
-    return Keypoints(points, np.asarray(descriptors, dtype=np.uint8),
-                     (arr.shape[1], arr.shape[0]))
+    return Keypoints(points, np.asarray(descriptors, dtype=np.uint8), size, thumb)
+
+
+def _thumb(gray: U8) -> U8:
+    scale = THUMB_SIDE / max(gray.shape)
+    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+    return np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def _b64(arr: npt.NDArray[np.generic]) -> str:
@@ -163,6 +175,7 @@ def dump(features: Features) -> str:
         "pdq": _b64(h.pdq), "phash": _b64(h.phash), "dhash": _b64(h.dhash),
         "quality": [int(q) for q in h.quality],
         "points": _b64(k.points), "descriptors": _b64(k.descriptors), "size": list(k.size),
+        "thumb": _b64(k.thumb), "thumb_width": int(k.thumb.shape[1]),
     })
 
 
@@ -187,8 +200,12 @@ def load(text: str) -> Features:
     if len(points) != len(descriptors):
         raise ValueError("cache entry has mismatched keypoints")
     width, height = (int(v) for v in raw["size"])
+    thumb = _un64(raw["thumb"], np.uint8, int(raw["thumb_width"]))
+    if thumb.size == 0 or THUMB_SIDE not in thumb.shape:
+        raise ValueError("cache entry has a malformed thumbnail")
     return Features(
         Hashes(pdq.astype(np.uint8), phash.astype(np.uint8), dhash.astype(np.uint8),
                quality),
-        Keypoints(points.astype(np.float32), descriptors.astype(np.uint8), (width, height)),
+        Keypoints(points.astype(np.float32), descriptors.astype(np.uint8), (width, height),
+                  thumb.astype(np.uint8)),
     )

@@ -3,18 +3,20 @@ onto the incoming image?
 
 Hashes describe the whole frame and fail once the frame changes (off-centre
 crops, rotations of a few degrees, text across the picture).  ORB keypoints
-survive those, and a RANSAC homography turns "some descriptors look alike",
-which happens between any two photos, into "dozens of them agree on one
-geometry", which in the pilot never happened for unrelated pairs (at most 4
-inliers against a median of 190-470 for true matches).
+survive those, and a RANSAC similarity or homography turns "some descriptors
+look alike", which happens between any two photos, into "dozens of them agree
+on one geometry", which in the pilot never happened for unrelated pairs (at
+most 4 inliers against a median of 190-470 for true matches).  agreement()
+then checks the pixels themselves for the few matches with fewer inliers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from detectors.image_features import Keypoints
 
@@ -22,9 +24,17 @@ from detectors.image_features import Keypoints
 RATIO = 0.75
 # Fewer ratio-test survivors than this cannot reach the inlier bar anyway;
 # skipping RANSAC for them keeps unrelated images (the common case) cheap.
-MIN_GOOD = 12
+MIN_GOOD = 8
 # Reprojection tolerance in pixels of the 512 px working image.
 RANSAC_PIXELS = 5.0
+# Agreement check on thumbnails of THUMB_SIDE px: detail finer than
+# HIGHPASS_SIGMA pixels is compared in TILE x TILE tiles; tiles flatter than
+# FLAT grey levels on both sides are skipped, and fewer than MIN_TILES
+# compared tiles give no agreement at all.
+HIGHPASS_SIGMA = 2.0
+TILE = 16
+FLAT = 2.0
+MIN_TILES = 8
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,8 @@ class Verdict:
     inliers: int  # distinct incoming keypoints consistent with the homography
     good: int  # ratio-test survivors
     scale: float  # linear scale from reference to incoming (0 when rejected)
+    # Reference working image -> incoming keypoint frame; None when rejected.
+    homography: npt.NDArray[np.float64] | None = field(default=None, compare=False, repr=False)
 
 
 _NONE = Verdict(0, 0, 0.0)
@@ -40,26 +52,54 @@ _NONE = Verdict(0, 0, 0.0)
 def verify(probe: Keypoints, ref: Keypoints) -> Verdict:
     if len(probe.descriptors) < 2 or len(ref.descriptors) < 2:
         return _NONE
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(probe.descriptors, ref.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    # The two nearest reference descriptors of every incoming one, as arrays:
+    # the same brute-force search as BFMatcher.knnMatch without building
+    # 2 x 500 DMatch objects per reference, which cost as much as the search.
+    distances, nearest = cv2.batchDistance(probe.descriptors, ref.descriptors, cv2.CV_32S,
+                                           normType=cv2.NORM_HAMMING, K=2)
+    good = np.flatnonzero(distances[:, 0] < RATIO * distances[:, 1])
     if len(good) < MIN_GOOD:
         return Verdict(0, len(good), 0.0)
-    src = ref.points[[m.trainIdx for m in good]].reshape(-1, 1, 2)
-    dst = probe.points[[m.queryIdx for m in good]].reshape(-1, 1, 2)
+    src = ref.points[nearest[good, 0]].reshape(-1, 1, 2)
+    dst = probe.points[good].reshape(-1, 1, 2)
+    best = Verdict(0, len(good), 0.0)
+    for model in _models(src, dst):
+        if model is None:
+            continue
+        transform, mask = model
+        scale = _plausible_scale(transform, ref.size)
+        if scale == 0.0:
+            continue
+        kept = dst.reshape(-1, 2)[mask.reshape(-1).astype(bool)]
+        # ORB often reports the same corner at several pyramid levels; counting
+        # places rather than keypoints stops one textured spot from voting 5 times.
+        distinct = len({(round(float(x) / 3), round(float(y) / 3)) for x, y in kept})
+        if distinct > best.inliers:
+            best = Verdict(distinct, len(good), scale, transform)
+    return best
+
+
+_Model = tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]] | None
+
+
+def _models(src: npt.NDArray[np.float32], dst: npt.NDArray[np.float32]) -> list[_Model]:
+    """A similarity (turn, scale, shift: what re-posting does) and a full
+    homography (photos of a screen).  The similarity also survives matches
+    that lie almost on one line, a tower or a horizon, where RANSAC's
+    homography degenerates into a fold."""
+    models: list[_Model] = []
+    affine, mask = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=2000,
+        confidence=0.995)
+    models.append(None if affine is None or mask is None else
+                  (np.vstack([np.asarray(affine, np.float64), [0.0, 0.0, 1.0]]),
+                   np.asarray(mask, np.uint8)))
     homography, mask = cv2.findHomography(
         src, dst, cv2.RANSAC, RANSAC_PIXELS, maxIters=2000, confidence=0.995
     )
-    if homography is None or mask is None:
-        return Verdict(0, len(good), 0.0)
-    scale = _plausible_scale(homography, ref.size)
-    if scale == 0.0:
-        return Verdict(0, len(good), 0.0)
-    kept = dst.reshape(-1, 2)[mask.reshape(-1).astype(bool)]
-    # ORB often reports the same corner at several pyramid levels; counting
-    # places rather than keypoints stops one textured spot from voting 5 times.
-    distinct = len({(round(float(x) / 3), round(float(y) / 3)) for x, y in kept})
-    return Verdict(distinct, len(good), scale)
+    models.append(None if homography is None or mask is None else
+                  (np.asarray(homography, np.float64), np.asarray(mask, np.uint8)))
+    return models
 
 
 def _plausible_scale(homography: np.ndarray, size: tuple[int, int]) -> float:
@@ -93,3 +133,60 @@ def _plausible_scale(homography: np.ndarray, size: tuple[int, int]) -> float:
         if max(a, b) > 3 * min(a, b):
             return 0.0
     return scale
+
+
+def _highpass(gray: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Detail only: lighting, colour grading and sky-above-ground layouts,
+    which any two outdoor photos share, are removed."""
+    blurred = cv2.GaussianBlur(gray, (0, 0), HIGHPASS_SIGMA)
+    out: npt.NDArray[np.float32] = gray - blurred
+    return out
+
+
+def agreement(probe: Keypoints, ref: Keypoints, homography: npt.NDArray[np.float64]
+              ) -> tuple[float, float]:
+    """(correlation, overlap): how well the reference, carried by the transform,
+    reproduces the incoming picture's detail where the two overlap.
+
+    Keypoint inliers count corners that agree.  A second photo of the same
+    landmark has such corners on the building but not in the rest of the
+    picture, and its off-plane parts do not follow one transform; a re-post
+    agrees nearly pixel for pixel.  The thumbnails are compared tile by tile
+    and the median tile correlation is returned, so a caption written across
+    a few tiles does not sink a true match.  overlap is the share of the
+    incoming thumbnail the warped reference covers.
+    """
+    if probe.thumb.size == 0 or ref.thumb.size == 0:
+        return 0.0, 0.0
+    ph, pw = probe.thumb.shape
+    rh, rw = ref.thumb.shape
+    to_probe = np.diag([pw / probe.size[0], ph / probe.size[1], 1.0])
+    from_ref = np.diag([ref.size[0] / rw, ref.size[1] / rh, 1.0])
+    h = to_probe @ homography @ from_ref
+    warped = np.asarray(cv2.warpPerspective(ref.thumb.astype(np.float32), h, (pw, ph),
+                                            flags=cv2.INTER_LINEAR,
+                                            borderMode=cv2.BORDER_REFLECT), np.float32)
+    inside = cv2.warpPerspective(np.ones((rh, rw), np.uint8), h, (pw, ph),
+                                 flags=cv2.INTER_NEAREST, borderValue=0)
+    # Stay clear of the edges, where the high-pass filter sees the border.
+    margin = max(1, round(2 * HIGHPASS_SIGMA))
+    mask = cv2.erode(inside, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)).astype(bool)
+    overlap = float(mask.mean())
+    a_all = _highpass(warped)
+    b_all = _highpass(probe.thumb.astype(np.float32))
+    scores: list[float] = []
+    for y in range(0, ph - TILE + 1, TILE):
+        for x in range(0, pw - TILE + 1, TILE):
+            inside_tile = mask[y : y + TILE, x : x + TILE]
+            if inside_tile.mean() < 0.8:
+                continue
+            a = a_all[y : y + TILE, x : x + TILE][inside_tile]
+            b = b_all[y : y + TILE, x : x + TILE][inside_tile]
+            a, b = a - a.mean(), b - b.mean()
+            if a.std() < FLAT and b.std() < FLAT:
+                continue  # sky, wall, page: says nothing either way
+            denominator = float(np.sqrt(float(np.dot(a, a)) * float(np.dot(b, b))))
+            scores.append(float(np.dot(a, b)) / denominator if denominator > 1e-6 else 0.0)
+    if len(scores) < MIN_TILES:
+        return 0.0, overlap
+    return float(np.median(scores)), overlap

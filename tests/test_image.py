@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 from detectors import image as det
 from detectors import image_features as feats
+from detectors import image_orb as orb
 from detectors.image import ImageLimits, ImageMatcher, ImageRefused, cross_matches
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "corpora"))
@@ -103,6 +104,94 @@ def test_unrelated_photos_as_references(cache: dict[str, str]) -> None:
     unrelated = ImageMatcher(UNRELATED, cache=cache)
     for path in REFS:
         assert unrelated.find(jpeg(_rgb(path), 80)) is None, path.name
+
+
+def _same_scene(ref: Path, background: Path, share: float) -> bytes:
+    """Another photo of the reference's subject: the middle of the reference,
+    a little larger and darker, in surroundings that have nothing to do with
+    it, as a second photo of one landmark shares the building and nothing else."""
+    img = _rgb(ref)
+    out = _rgb(background).resize(img.size)
+    width, height = img.size
+    pw, ph = int(width * share), int(height * share)
+    x0, y0 = (width - pw) // 2, (height - ph) // 2
+    patch = img.crop((x0, y0, x0 + pw, y0 + ph)).resize((int(pw * 1.1), int(ph * 1.1)))
+    out.paste(ImageEnhance.Brightness(patch).enhance(0.85), (x0 + int(0.12 * width), y0))
+    return jpeg(out, 85)
+
+
+def test_shared_subject_in_other_surroundings_is_not_a_match(matcher: ImageMatcher) -> None:
+    """The lowered keypoint bar must not turn "same landmark" into a match:
+    the corners on the subject agree, the rest of the picture does not."""
+    checked: list[float] = []
+    for ref in REFS:
+        for background in UNRELATED[:3]:
+            for share in (0.35, 0.55):
+                probe = det.Probe.from_bytes(_same_scene(ref, background, share))
+                score = next(s for s in matcher.scores(probe) if s.reference == ref.name)
+                assert score.orb is not None
+                if score.orb.inliers >= det.ORB_MIN_INLIERS:
+                    continue  # most of the reference is there: the old bar decides
+                if score.agreement is not None:
+                    checked.append(score.agreement[0])
+                assert det.decide(score) is None, (ref.name, background.name, share)
+    # The case the agreement check exists for came up, and was far from the bar.
+    assert len(checked) >= 5
+    assert max(checked) < det.AGREEMENT_MIN - 0.15, checked
+
+
+def _score(inliers: int, agreement: tuple[float, float] | None, pair: int = 40) -> det.Score:
+    return det.Score("ref.jpg", 120, pair, orb.Verdict(inliers, inliers + 5, 1.0), {}, agreement)
+
+
+def test_pixel_agreement_decides_only_in_its_band() -> None:
+    confirmed = det.decide(_score(det.ORB_CHECKED_INLIERS, (0.9, 1.0)))
+    assert confirmed is not None and confirmed.method == "orb+pixels"
+    assert confirmed.details["agreement"] == 0.9
+    # Too few inliers, poor agreement, or a reference covering little of the
+    # incoming image: no match.
+    assert det.decide(_score(det.ORB_CHECKED_INLIERS - 1, (0.99, 1.0))) is None
+    assert det.decide(_score(20, (det.AGREEMENT_MIN - 0.01, 1.0))) is None
+    assert det.decide(_score(20, (0.99, det.OVERLAP_MIN - 0.01))) is None
+    assert det.decide(_score(20, None)) is None
+    # The old bars are unchanged.
+    hit = det.decide(_score(det.ORB_MIN_INLIERS, None))
+    assert hit is not None and hit.method == "orb"
+    gated = det.decide(_score(det.ORB_GATED_INLIERS, None, pair=det.PAIR_MAX))
+    assert gated is not None and gated.method == "hashes+orb"
+
+
+def test_agreement_of_a_crop_is_high_and_of_another_photo_low(cache: dict[str, str]) -> None:
+    one = ImageMatcher(REFS[:1], cache=cache)
+    ref = one._features[0].keypoints
+    img = _rgb(REFS[0])
+    crop = img.crop((0, 0, round(img.width * 0.7), round(img.height * 0.7)))
+    probe = det.Probe.from_bytes(jpeg(crop, 80))
+    verdict = orb.verify(probe.keypoints, ref)
+    assert verdict.homography is not None
+    correlation, overlap = orb.agreement(probe.keypoints, ref, verdict.homography)
+    assert correlation > 0.8 and overlap > 0.9
+    # The same transform laid over an unrelated photo agrees with nothing.
+    other = det.Probe.from_bytes(jpeg(_rgb(UNRELATED[0]).resize(crop.size), 80))
+    correlation, _ = orb.agreement(other.keypoints, ref, verdict.homography)
+    assert abs(correlation) < 0.2
+
+
+def test_crop_of_a_tower_is_found() -> None:
+    """Matches that lie nearly on one line (a tower, a horizon) make RANSAC's
+    homography fold; the similarity model still finds the crop."""
+    rng = np.random.default_rng(7)
+    canvas = np.full((480, 640), 150, np.uint8)
+    blocks = rng.integers(0, 256, (60, 4), dtype=np.uint8)
+    canvas[:, 250:258] = np.kron(blocks, np.ones((8, 2), np.uint8))  # one thin column
+    rgb = np.dstack([canvas] * 3)
+    ref = feats.keypoints(rgb)
+    crop = np.ascontiguousarray(rgb[:336, :448])
+    probe = det.Probe.from_bytes(jpeg(Image.fromarray(crop), 90))
+    verdict = orb.verify(probe.keypoints, ref)
+    assert verdict.inliers >= det.ORB_MIN_INLIERS
+    # The reference's keypoints are at 640 px, the crop's at 512 px for 448.
+    assert verdict.scale == pytest.approx(512 / 448, rel=0.05)
 
 
 # --- hostile and broken input -------------------------------------------------
@@ -229,6 +318,17 @@ def test_cache_hit_avoids_recomputation(monkeypatch: pytest.MonkeyPatch) -> None
     second = ImageMatcher(REFS[:2], cache=store)
     assert [h.reference for h in second.match_all(probe)] == [
         h.reference for h in first.match_all(probe)] == [REFS[0].name]
+
+
+def test_cache_keeps_the_thumbnail() -> None:
+    store: dict[str, str] = {}
+    fresh = ImageMatcher(REFS[:1], cache=store)._features[0]
+    cached = ImageMatcher(REFS[:1], cache=store)._features[0]
+    assert max(cached.keypoints.thumb.shape) == feats.THUMB_SIDE
+    assert np.array_equal(cached.keypoints.thumb, fresh.keypoints.thumb)
+    entry = store[next(iter(store))]
+    with pytest.raises(ValueError):
+        feats.load(entry.replace('"thumb_width": ', '"thumb_width": 1'))
 
 
 def test_damaged_cache_entry_is_recomputed() -> None:
