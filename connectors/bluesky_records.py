@@ -17,7 +17,8 @@ import httpx
 from atproto import models
 
 from connectors.bluesky_identity import Identity, Resolver
-from watcher.models import BytesImage, Event, ImageSource, ImageTooLarge, parse_time, utcnow
+from connectors.common import UnreadImage
+from watcher.models import BytesImage, Event, ImageSource, parse_time, utcnow
 
 log = logging.getLogger("watcher.bluesky")
 
@@ -46,24 +47,6 @@ class BlobUnavailable(Exception):
     it without its image would mark it seen with an image code never checked.
     """
 
-
-class UnreadImage:
-    """An image that will never be readable (too big, gone): detectors report a failure,
-    so the event is still stored and the problem logged instead of the event vanishing."""
-
-    def __init__(self, name: str, problem: str, too_large: bool) -> None:
-        self._name = name
-        self._problem = problem
-        self._too_large = too_large
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def read(self, max_bytes: int) -> bytes:
-        if self._too_large:
-            raise ImageTooLarge(f"{self._name}: {self._problem}")
-        raise OSError(f"{self._name}: {self._problem}")
 
 
 def at_uri(did: str, collection: str, rkey: str) -> str:

@@ -10,10 +10,9 @@ beside either source: a stream only makes alerts faster.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
@@ -28,6 +27,7 @@ from atproto import (
 from websockets.asyncio.client import ClientConnection
 
 from connectors.bluesky_records import WATCHED
+from connectors.common import until_stopped, wait_or_stop
 
 log = logging.getLogger("watcher.bluesky")
 
@@ -68,28 +68,6 @@ def backoff(failures: int) -> float:
     return 0.0 if failures < 1 else min(MAX_BACKOFF, 2.0 ** (failures - 1))
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    if seconds > 0:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
-
-
-async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
-    """Run `work` until it ends (its exception propagates) or `stop` is set."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if not task.cancelled():
-        task.result()
-
-
 class Reconnecting:
     """The shared loop: connect, receive, and on a failure log once, back off, retry."""
 
@@ -125,7 +103,7 @@ class Reconnecting:
                     log.warning("bluesky %s: connection lost (%s); reconnecting. Polling "
                                 "still reads everything, only slower", self.name,
                                 type(exc).__name__)
-            await _wait(stop, backoff(failures))
+            await wait_or_stop(stop, backoff(failures))
 
 
 class Jetstream(Reconnecting):

@@ -17,12 +17,13 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from connectors.base import ConnectorError, Sink
+from connectors.common import UnreadImage, until_stopped, wait_or_stop
 from connectors.signal_client import (
     SignalClient,
     SignalError,
@@ -42,7 +43,7 @@ from connectors.signal_envelopes import (
 from connectors.signal_send import SignalSending
 from watcher.config import Config, parse_duration
 from watcher.config import SignalConnector as SignalSection
-from watcher.models import BytesImage, DeliveryError, Event, ImageSource, ImageTooLarge
+from watcher.models import BytesImage, DeliveryError, Event, ImageSource
 
 log = logging.getLogger("watcher.signal")
 
@@ -53,52 +54,9 @@ ONCE_SECONDS = 2.0  # how long `watcher run --once` listens in json-rpc mode
 MAX_BACKOFF = 30.0
 
 
-class UnreadImage:
-    """An image attachment that could not be fetched: detectors report it as a failure,
-    so the event is still stored and the problem logged, instead of the event vanishing."""
-
-    def __init__(self, name: str, problem: str, too_large: bool) -> None:
-        self._name = name
-        self._problem = problem
-        self._too_large = too_large
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def read(self, max_bytes: int) -> bytes:
-        if self._too_large:
-            raise ImageTooLarge(f"{self._name}: {self._problem}")
-        raise OSError(f"{self._name}: {self._problem}")
-
-
 def backoff(failures: int) -> float:
     """Reconnect at once after a cut or a single failure; then 1 s doubling to 30 s."""
     return 0.0 if failures < 2 else min(MAX_BACKOFF, 2.0 ** (failures - 2))
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    if seconds > 0:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
-
-
-async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
-    """Run `work` until it ends (its exception propagates) or `stop` is set (True)."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
-        return True
-    task.result()
-    return stop.is_set()
 
 
 class SignalConnector:
@@ -321,11 +279,11 @@ class SignalConnector:
                     raise self._fatal(exc) from exc
                 failures += 1
                 self._went_down(self._unreachable(exc))
-                await _wait(stop, max(1.0, backoff(failures)))
+                await wait_or_stop(stop, max(1.0, backoff(failures)))
                 continue
             failures = 0
             if count == 0:
-                await _wait(stop, self.interval - (loop.time() - started))
+                await wait_or_stop(stop, self.interval - (loop.time() - started))
 
     def _unreachable(self, exc: SignalError) -> Callable[[str], str]:
         if "timed out" in exc.message:
@@ -367,14 +325,14 @@ class SignalConnector:
         while not stop.is_set():
             self._opened = False
             try:
-                if await _until_stopped(self._consume([0]), stop):
+                if await until_stopped(self._consume([0]), stop):
                     return
             except SignalError as exc:
                 if exc.permanent:
                     raise self._fatal(exc) from exc
                 failures = 0 if self._opened else failures + 1
                 self._gap(exc)
-            await _wait(stop, backoff(failures))
+            await wait_or_stop(stop, backoff(failures))
 
     # -- the Connector protocol ------------------------------------------------------------
 

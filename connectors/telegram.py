@@ -33,6 +33,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from connectors.base import ConnectorError, Sink
+from connectors.common import wait_or_stop
 from connectors.telegram_media import NO_PHOTO, MediaFetcher
 from connectors.telegram_raw import MALFORMED, read_one_by_one
 from connectors.telegram_safety import TOKEN_REFUSED, describe, guard_logs, retry_seconds
@@ -79,11 +80,6 @@ def make_bot(token: str, api_url: str) -> Bot:
                                     write_timeout=20.0, connect_timeout=10.0, pool_timeout=5.0),
                get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=10.0,
                                                 connect_timeout=10.0, pool_timeout=5.0))
-
-
-async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
 
 
 class TelegramConnector:

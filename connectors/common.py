@@ -1,0 +1,57 @@
+"""Small pieces every connector needs: stop-aware waiting, and an image that cannot be read.
+
+Only the core types are imported here, so any connector may use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+from watcher.models import ImageTooLarge
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake at once when the watcher is stopping."""
+    if seconds > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` until it ends (its exception propagates) or `stop` is set (True)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return True
+    task.result()
+    return False
+
+
+class UnreadImage:
+    """An image that will never be readable (too big, gone): detectors report a failure,
+    so the event is still stored and the problem logged instead of the event vanishing."""
+
+    def __init__(self, name: str, problem: str, too_large: bool) -> None:
+        self._name = name
+        self._problem = problem
+        self._too_large = too_large
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def read(self, max_bytes: int) -> bytes:
+        if self._too_large:
+            raise ImageTooLarge(f"{self._name}: {self._problem}")
+        raise OSError(f"{self._name}: {self._problem}")
