@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import textwrap
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -74,6 +77,21 @@ def write_config(folder: Path, extra: str = "", text: str | None = None) -> Path
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
     return write_config(tmp_path)
+
+
+T = TypeVar("T")
+
+
+async def eventually(predicate: Callable[[], T | None], what: str = "the condition",
+                     timeout: float = 30.0) -> T:
+    """Poll a condition until it holds (never a bare sleep as synchronisation): the app's
+    work runs in the same loop and is not visible to the stand-ins."""
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return result
 
 
 class Clock:

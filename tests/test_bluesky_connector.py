@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from atproto import models
 
 from tests.conftest import EXAMPLES, write_config
+from tests.conftest import eventually as until
 from tests.fakes.jetstream import FakeJetstream
 from tests.fakes.pds import LocalPds, pds, pds_session  # noqa: F401
 from watcher.app import App
@@ -28,14 +28,6 @@ PHRASE = "Ugh, the network went down at work again"
 FLOWER = (EXAMPLES / "photos" / "flower-as-posted.jpg").read_bytes()
 PROFILE = "app.bsky.actor.profile"
 
-
-async def until(cond: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll a condition (the app runs in the same loop) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def rkey(uri: str) -> str:

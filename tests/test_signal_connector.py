@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from connectors.signal import SignalConnector
 from tests.conftest import EXAMPLES, write_config
+from tests.conftest import eventually as until
 from tests.fakes.signal_api import (
     Contact,
     FakeSignalApi,
@@ -75,14 +75,6 @@ def signal_config(url: str, mode: str, account: str = ACCOUNT) -> str:
     playbook = "check-on-me"
     """
 
-
-async def until(cond: Callable[[], bool], timeout: float = 8.0) -> None:
-    """Poll a condition (the app runs in the same loop) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 class Rig:

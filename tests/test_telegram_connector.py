@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 import io
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +19,7 @@ import pytest
 
 from connectors.telegram import TelegramConnector
 from connectors.telegram_safety import TOKEN_REFUSED
-from tests.conftest import EXAMPLES, write_config
+from tests.conftest import EXAMPLES, eventually, write_config
 from tests.fakes.telegram_api import FakeTelegram
 from watcher.app import App
 from watcher.config import Config, load
@@ -147,15 +146,6 @@ async def watching(tg: FakeTelegram, folder: Path, **options: Any) -> AsyncItera
     finally:
         await watch.close()
 
-
-async def eventually(predicate: Callable[[], T | None], what: str, timeout: float = 8.0) -> T:
-    """Poll a condition (no sleep-as-synchronisation): the app's work is not server-visible."""
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return result
 
 
 def texts(tg: FakeTelegram, chat: int) -> list[str]:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import time
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import eventually as until
 from tests.conftest import write_config
 from tests.fakes.signal_api import FakeSignalApi, make_contact, text_message
 from tests.fakes.telegram_api import FakeTelegram
@@ -38,12 +38,6 @@ SETTINGS = settings(max_examples=6, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 
-
-async def until(condition: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def watch(app: App) -> tuple[asyncio.Event, asyncio.Task[None]]:

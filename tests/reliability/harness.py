@@ -12,14 +12,13 @@ alert seen by a stand-in maps back to the event that opened it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,14 +50,6 @@ def text_of(n: int) -> str:
     """Event n of a scripted run: every 20th is a code use, the rest ordinary chatter."""
     return f"{CODE_TEXT} ({n})" if is_code(n) else f"ordinary message {n}, nothing to see"
 
-
-async def until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    """Poll a condition (the app runs in the same loop): no sleep-as-synchronisation."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def seen_count(store: Store, prefix: str) -> int:

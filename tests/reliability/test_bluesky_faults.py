@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from atproto import models
 
+from tests.conftest import eventually as until
 from tests.conftest import write_config
 from tests.fakes.pds import LocalPds
 from tests.reliability.harness import (
@@ -32,7 +33,6 @@ from tests.reliability.harness import (
     outbox_settled,
     seen_count,
     text_of,
-    until,
 )
 from watcher.app import App
 from watcher.config import load

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import time
 from pathlib import Path
 
+from tests.conftest import eventually as until
 from tests.conftest import write_config
 from watcher.app import App
 from watcher.config import load
@@ -17,12 +17,6 @@ def line(n: int, text: str) -> str:
     return json.dumps({"person": "sam", "id": f"m{n}", "at": "2026-11-22T14:00:00Z",
                        "text": text}) + "\n"
 
-
-async def until(condition: object, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def scenario(tmp_path: Path, break_db: str, fix_db: str, reason: str) -> None:

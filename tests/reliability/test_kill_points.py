@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, write_config
+from tests.conftest import eventually as until
 from tests.fakes.telegram_api import FakeTelegram
 from tests.reliability.harness import (
     EVENTS,
@@ -41,7 +42,6 @@ from tests.reliability.harness import (
     is_code,
     outbox_settled,
     text_of,
-    until,
 )
 
 pytestmark = pytest.mark.timeout(150)

@@ -28,6 +28,7 @@ import pytest
 from aiohttp import web
 
 import connectors.signal
+from tests.conftest import eventually as until
 from tests.conftest import write_config
 from tests.fakes.signal_api import Contact, FakeSignalApi, Mode, make_contact, text_message
 from tests.reliability.harness import (
@@ -40,7 +41,6 @@ from tests.reliability.harness import (
     outbox_settled,
     seen_count,
     text_of,
-    until,
 )
 from watcher.app import App
 from watcher.config import load

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import eventually as until
 from tests.conftest import write_config
 from tests.fakes.telegram_api import FakeTelegram
 from tests.reliability.harness import (
@@ -34,7 +35,6 @@ from tests.reliability.harness import (
     outbox_settled,
     seen_count,
     text_of,
-    until,
 )
 from watcher.app import App
 from watcher.config import load
