@@ -30,6 +30,7 @@ from watcher.models import Event
 log = logging.getLogger("watcher.bluesky")
 
 RECHECK = 86400.0  # identity (handle, PDS) re-read daily, and at once on a stream notice
+RECHECK_RETRY = 300.0  # a re-read that failed is tried again this much later, not every poll
 SAVE_EVERY = 5.0  # seconds between cursor writes for stream frames that carry no event
 
 
@@ -51,6 +52,7 @@ class BlueskyConnector:
         self.builder = EventBuilder(self.resolver, images)
         self.identities: dict[str, Identity] = {}
         self.checked: dict[str, float] = {}  # monotonic time of each identity's last check
+        self.recheck_failing: set[str] = set()  # people whose identity re-read fails
         self.problems: dict[str, str] = {}  # feeds reported failed (log once down, once back)
         self.changed = asyncio.Event()  # the watched DIDs or PDSes moved: resubscribe
         self.ingest = asyncio.Lock()  # poll and stream must not race on one record
@@ -86,10 +88,14 @@ class BlueskyConnector:
             if known is None:  # nothing to watch: a blind spot until it resolves
                 self.failed(person, exc.message, exc.permanent)
             else:
-                log.warning("bluesky: re-checking %s failed (%s); still watching %s", person,
-                            exc.message, known.did)
+                if person not in self.recheck_failing:  # once until a re-read works
+                    log.warning("bluesky: re-checking %s failed (%s); still watching %s",
+                                person, exc.message, known.did)
+                self.recheck_failing.add(person)
                 self.identities[person] = known
+                self.checked[person] = time.monotonic() - RECHECK + RECHECK_RETRY
             return known
+        self.recheck_failing.discard(person)
         self.checked[person] = time.monotonic()
         self._adopt(person, known, found)
         return found
@@ -140,10 +146,12 @@ class BlueskyConnector:
     # -- health ----------------------------------------------------------------------------
 
     def failed(self, person: str, problem: str, permanent: bool = False) -> None:
+        # Every failure is reported: records read since the last one (a pass cut short by
+        # the outage) cleared the stored outage, so this one must set it again. The app
+        # logs once per outage.
         feed = f"{person}/bluesky"
-        if feed not in self.problems:  # once per outage: the app logs each report
-            self.problems[feed] = problem
-            self.sink.feed_failed(feed, problem, permanent)
+        self.problems[feed] = problem
+        self.sink.feed_failed(feed, problem, permanent)
 
     def ok(self, person: str) -> None:
         feed = f"{person}/bluesky"

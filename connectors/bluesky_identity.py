@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from atproto import AsyncClient, AsyncIdResolver, AsyncRequest
-from atproto_client.exceptions import BadRequestError, RequestErrorBase
+import httpx
+from atproto import AsyncClient, AsyncIdResolver
+from atproto_client.exceptions import BadRequestError, NetworkError, RequestErrorBase
+from atproto_client.request import AsyncRequest
 from atproto_core.exceptions import AtProtocolError
 
 log = logging.getLogger("watcher.bluesky")
@@ -66,6 +69,19 @@ def xrpc_error(exc: RequestErrorBase) -> str:
     return str(name or status or type(exc).__name__)
 
 
+class Request(AsyncRequest):  # type: ignore[misc]  # atproto is untyped here (pyproject)
+    """atproto turns only timeouts and connection failures into its own errors. A PDS that
+    closes a kept-alive connection mid-request (it restarts, or a proxy drops it) raises a
+    bare httpx.RemoteProtocolError, which would stop the poll instead of being retried."""
+
+    async def _send_request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response: httpx.Response = await super()._send_request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise NetworkError() from exc
+        return response
+
+
 class Resolver:
     """Handle and DID resolution against the configured service and PLC directory."""
 
@@ -81,7 +97,7 @@ class Resolver:
         """An unauthenticated client on a service or PDS (kept: one connection pool each)."""
         base = base.rstrip("/")
         if base not in self._clients:
-            request = AsyncRequest(timeout=self.timeout)
+            request = Request(timeout=self.timeout)
             self._clients[base] = AsyncClient(base_url=f"{base}/xrpc", request=request)
         return self._clients[base]
 

@@ -145,9 +145,8 @@ class SignalConnector:
     # -- health --------------------------------------------------------------------------
 
     def _went_down(self, problem: Callable[[str], str], permanent: bool = False) -> None:
-        """Report a blind spot once per outage (the app logs each report)."""
-        if self._down:
-            return
+        """Report a blind spot on every failure (the app logs it once per outage): events
+        read since the last report cleared it, so a new failure is a new outage."""
         self._down = True
         sink = self._need_sink()
         for feed in self.feeds():

@@ -240,12 +240,12 @@ class TelegramConnector:
         return poll.result()
 
     def _outage(self, exc: TelegramError) -> None:
-        """Reported once per outage (then quiet until it recovers), Home Assistant style."""
-        if self._down_since is not None:
-            return
-        self._down_since = time.monotonic()
+        """Logged once per outage, Home Assistant style; reported to the store on every
+        failure, so an outage that follows a brief recovery is recorded as a new one."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("Telegram is unavailable (%s); retrying with backoff", describe(exc))
         problem = self._problem(exc)
-        log.warning("Telegram is unavailable (%s); retrying with backoff", describe(exc))
         for feed in self._person_feeds():
             self.sink.feed_failed(feed, problem)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,9 +14,10 @@ from aiohttp import web
 
 from playbooks.channels import ConsoleChannel
 from playbooks.runner import PlaybookRunner
-from tests.conftest import Clock, write_config
+from tests.conftest import Clock, eventually, write_config
 from watcher.app import App
 from watcher.config import load
+from watcher.models import Event
 from watcher.status import status_data, status_report
 from watcher.store import Store
 from watcher.supervision import Supervisor
@@ -150,3 +153,80 @@ async def test_heartbeat_pings_and_reports_blindness(
     await app.supervise()
     await app.heartbeat.aclose()
     assert hits == ["/ping/abc", "/ping/abc"]
+
+
+async def test_an_outage_is_logged_once_and_a_new_one_after_a_read(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Connectors report every failure; the store decides what is an outage. Records read
+    between two failures (a pass the outage cut short) end the first outage, so the next
+    failure is a new one: reported blind again, not swallowed as a repeat."""
+    clock = Clock()
+    app = App(load(write_config(tmp_path), environ={}), database=tmp_path / "w.db",
+              clock=clock, connectors=[])
+    feed = "sam/telegram"
+
+    def warnings() -> int:
+        return sum(1 for r in caplog.records
+                   if r.levelno >= logging.WARNING and feed in r.getMessage())
+
+    for _ in range(3):
+        app.feed_failed(feed, "cannot reach Telegram (timed out); retrying")
+        clock.advance(seconds=1)
+    first = app.store.health()[0]
+    assert (first["failures"], first["blind_since"] is not None, warnings()) == (3, True, 1)
+
+    await app.event(Event(platform="telegram", person="sam", kind="message", id="chat/1",
+                          at=clock(), text="lunch?"))
+    assert app.store.health()[0]["blind_since"] is None
+
+    clock.advance(seconds=5)
+    app.feed_failed(feed, "cannot reach Telegram (timed out); retrying")
+    again = app.store.health()[0]
+    assert again["blind_since"] is not None and again["blind_since"] > first["blind_since"]
+    assert warnings() == 2
+    app.feed_failed(feed, "cannot reach Telegram (bad gateway); retrying")
+    assert warnings() == 3  # a different problem is worth a line
+
+
+class CrashingConnector:
+    """A connector with a bug: every run ends in an unexpected exception."""
+
+    name = "telegram"
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def feeds(self) -> list[str]:
+        return ["sam/telegram"]
+
+    async def start(self, sink: object) -> None:
+        return None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.runs += 1
+        raise KeyError("a field the code did not expect")
+
+    async def poll_once(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_crashed_connector_is_a_blind_watch(tmp_path: Path) -> None:
+    crashing = CrashingConnector()
+    app = App(load(write_config(tmp_path), environ={}), database=tmp_path / "w.db",
+              connectors=[crashing])
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop=stop))
+    try:
+        row = await eventually(lambda: next(
+            (h for h in app.store.health() if h["feed"] == "sam/telegram"
+             and h["blind_since"]), None), "the crash reported")
+        assert "unexpected error (KeyError); restarting it" in row["detail"]
+        assert "a field the code did not expect" not in row["detail"]  # no message text
+        assert not task.done() and crashing.runs == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await app.aclose()

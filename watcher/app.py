@@ -115,7 +115,12 @@ class App:
             self.store.feed_ok(feed, self.clock())
 
     def feed_failed(self, feed: str, problem: str, permanent: bool = False) -> None:
-        log.warning("feed %s: %s%s", feed, problem, " (needs attention)" if permanent else "")
+        """Connectors report every failure; the store is the one truth of what is down (an
+        event read in between clears it, so the next failure is a new outage). Logged once
+        per outage, and again only when the problem changes."""
+        if self.store.feed_failing(feed) != problem:
+            log.warning("feed %s: %s%s", feed, problem,
+                        " (needs attention)" if permanent else "")
         with self.store.transaction():
             self.store.feed_failed(feed, problem, self.clock())
 
@@ -173,8 +178,15 @@ class App:
                 self._db_failure = str(exc)
                 self._wake.set()
                 return
-            except Exception:  # a connector bug must not end the watch of the others
+            except Exception as exc:  # a connector bug must not end the watch of the others
                 log.exception("connector %s crashed; restarting it", connector.name)
+                # Until it is back, its feeds are not watched: that is a blind watch. (A
+                # store that cannot take this is noticed by the main loop.)
+                with contextlib.suppress(StoreError):
+                    for feed in connector.feeds() or [connector.name]:
+                        self.feed_failed(feed, f"the {connector.name} connector stopped on "
+                                         f"an unexpected error ({type(exc).__name__}); "
+                                         "restarting it")
             if not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RESTART_DELAY)

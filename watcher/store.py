@@ -448,6 +448,12 @@ class Store:
             "ON CONFLICT(feed) DO UPDATE SET last_ok = excluded.last_ok, failures = 0, "
             "blind_since = NULL, detail = NULL", (feed, ts(now)))
 
+    def feed_failing(self, feed: str) -> str | None:
+        """The problem a feed is currently reported with, if it is failing."""
+        row = self.conn.execute("SELECT detail FROM health WHERE feed = ? AND blind_since "
+                                "IS NOT NULL", (feed,)).fetchone()
+        return None if row is None else str(row[0] or "")
+
     def feed_failed(self, feed: str, detail: str, now: datetime) -> None:
         self.conn.execute(
             "INSERT INTO health (feed, failures, blind_since, detail) VALUES (?, 1, ?, ?) "
