@@ -5,19 +5,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: example test lint typecheck pytest pds clean
+.PHONY: example test lint typecheck audit pytest pds lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Reinstall only when the package definition changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Installs take the exact versions in requirements.lock (the ones tested and audited).
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements.lock $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
 example: $(VENV)/.installed
@@ -31,13 +32,28 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Known vulnerabilities in the locked versions (PyPI's advisories; see the script).
+audit: $(VENV)/.installed-dev
+	$(BIN)/python scripts/audit_deps.py requirements.lock
+
 pds:
 	bash scripts/install-pds.sh
 
 pytest: $(VENV)/.installed-dev pds
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+test: lint typecheck audit pytest
+
+# Re-resolve the newest versions pyproject.toml allows into requirements.lock.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	{ echo "# Exact versions CI and 'make' install (pip -c). Regenerate with: make lock"; \
+	  echo "# Audited by scripts/audit_deps.py in 'make test'."; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^duress'; \
+	  } > requirements.lock
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
