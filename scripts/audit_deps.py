@@ -44,6 +44,7 @@ class Finding:
     how: str  # "release", "latest" or "unaudited"
     advisories: list[dict[str, object]] = field(default_factory=list)
     latest: str | None = None
+    latest_needs: str | None = None  # the latest release's requires_python
 
 
 def read_lock(path: Path) -> list[tuple[str, str]]:
@@ -91,10 +92,13 @@ def audit(name: str, version: str) -> Finding:
     if project is None:
         raise Unreachable(f"{name} is not on {PYPI}")
     info = project.get("info")
-    latest = str(info.get("version")) if isinstance(info, dict) else None
+    info = info if isinstance(info, dict) else {}
+    latest = str(info.get("version"))
     if latest == version:
         return Finding(name, version, "latest", advisories(project), latest)
-    return Finding(name, version, "unaudited", latest=latest)
+    needs = info.get("requires_python")
+    return Finding(name, version, "unaudited", latest=latest,
+                   latest_needs=str(needs) if needs else None)
 
 
 def main(argv: list[str]) -> int:
@@ -113,8 +117,9 @@ def main(argv: list[str]) -> int:
             fixed = ", ".join(map(str, a.get("fixed_in") or [])) or "no fixed release"
             print(f"audit: {f.name} {f.version}: {a.get('id')} (fixed in: {fixed})")
     for f in unaudited:
-        print(f"audit: {f.name} {f.version} NOT audited: PyPI here serves advisories for the "
-              f"latest release only ({f.latest}); update the lock to audit it")
+        why = (f"; it needs Python {f.latest_needs}" if f.latest_needs else "")
+        print(f"audit: {f.name} {f.version} NOT audited: PyPI here serves advisories only "
+              f"for the latest release ({f.latest}{why})")
     audited = len(findings) - len(unaudited)
     print(f"audit: {audited} of {len(findings)} locked packages audited against PyPI's "
           f"advisories, {len(vulnerable)} with known vulnerabilities")

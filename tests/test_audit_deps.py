@@ -24,7 +24,8 @@ PAGES: dict[str, dict[str, object]] = {
     # the pin is the latest release, and the project page names an advisory
     "/pypi/latest-bad/json": {"info": {"version": "3.0"}, "vulnerabilities": [ADVISORY]},
     # an older pin: only the latest release's advisories are known
-    "/pypi/older/json": {"info": {"version": "5.0"}, "vulnerabilities": []},
+    "/pypi/older/json": {"info": {"version": "5.0", "requires_python": ">=3.12"},
+                         "vulnerabilities": []},
 }
 
 
@@ -62,7 +63,7 @@ def run(tmp_path: Path, url: str, *pins: str) -> subprocess.CompletedProcess[str
 def test_clean_pins_pass_and_an_older_pin_is_named_unaudited(tmp_path: Path, pypi: str) -> None:
     done = run(tmp_path, pypi, "clean==1.0", "older==4.0")
     assert done.returncode == 0, done.stdout
-    assert "older 4.0 NOT audited" in done.stdout and "(5.0)" in done.stdout
+    assert "older 4.0 NOT audited" in done.stdout and "(5.0; it needs Python >=3.12)" in done.stdout
     assert "1 of 2 locked packages audited" in done.stdout
 
 
