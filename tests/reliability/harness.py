@@ -42,6 +42,34 @@ steps = [ { notify = ["alex"], message = "ALERT #{incident} ({person}, {code})" 
 """
 
 
+def telegram_config(api_url: str, poll_timeout: int) -> str:
+    """Sam watched in one group through the Telegram stand-in at api_url; alerts to Alex."""
+    return f"""
+[watcher]
+database = "watcher.db"
+timezone = "UTC"
+
+[people.sam]
+name = "Sam"
+
+[people.sam.telegram]
+user_id = 5001
+
+[contacts.alex]
+name = "Alex"
+
+[contacts.alex.telegram]
+chat_id = 5002
+{PLAYBOOK}
+[connectors.telegram]
+token = {{ env = "TG_TOKEN" }}
+api_url = "{api_url}"
+chats = [-1001234567890]
+poll_timeout = {poll_timeout}
+profile_photo_interval = "1h"
+"""
+
+
 def is_code(n: int) -> bool:
     return n % CODE_EVERY == 0
 

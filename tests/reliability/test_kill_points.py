@@ -35,12 +35,12 @@ from tests.conftest import eventually as until
 from tests.fakes.telegram_api import FakeTelegram
 from tests.reliability.harness import (
     EVENTS,
-    PLAYBOOK,
     alert_numbers,
     check,
     db_seen_count,
     is_code,
     outbox_settled,
+    telegram_config,
     text_of,
 )
 
@@ -51,30 +51,6 @@ GROUP = -1001234567890
 KILLS = 20
 SEED = 20261122
 
-CONFIG = """
-[watcher]
-database = "watcher.db"
-timezone = "UTC"
-
-[people.sam]
-name = "Sam"
-
-[people.sam.telegram]
-user_id = 5001
-
-[contacts.alex]
-name = "Alex"
-
-[contacts.alex.telegram]
-chat_id = 5002
-""" + PLAYBOOK + """
-[connectors.telegram]
-token = { env = "TG_TOKEN" }
-api_url = "URL"
-chats = [-1001234567890]
-poll_timeout = 2
-profile_photo_interval = "1h"
-"""
 
 
 class SmallBatches(FakeTelegram):
@@ -123,7 +99,7 @@ async def start(config: Path, token: str) -> asyncio.subprocess.Process:
 
 async def test_kill_9_at_20_random_points(tg: FakeTelegram, tmp_path: Path) -> None:
     started = time.monotonic()
-    config = write_config(tmp_path, text=CONFIG.replace("URL", tg.url))
+    config = write_config(tmp_path, text=telegram_config(tg.url, 2))
     db = tmp_path / "watcher.db"
     code_keys: set[str] = set()
     for n in range(EVENTS):
@@ -206,7 +182,7 @@ async def test_a_crash_repeats_at_most_one_alert(tmp_path: Path) -> None:
         server.add_user(ALEX, "Alex")
         server.add_chat(GROUP, "supergroup", "Family")
         server.set_bot_member(GROUP, "administrator")
-        config = load(write_config(tmp_path, text=CONFIG.replace("URL", server.url)),
+        config = load(write_config(tmp_path, text=telegram_config(server.url, 2)),
                       environ={"TG_TOKEN": server.token})
         for n in range(10):
             server.inject_message(GROUP, SAM, text_of(n * 20))  # ten code uses

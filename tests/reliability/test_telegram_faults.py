@@ -27,13 +27,13 @@ from tests.conftest import write_config
 from tests.fakes.telegram_api import FakeTelegram
 from tests.reliability.harness import (
     EVENTS,
-    PLAYBOOK,
     alert_numbers,
     check,
     incident_keys,
     is_code,
     outbox_settled,
     seen_count,
+    telegram_config,
     text_of,
 )
 from watcher.app import App
@@ -50,34 +50,10 @@ FAULT_BURSTS = (5, 10, 15)
 POLL_TIMEOUT = 2
 GET_UPDATES_TIMEOUT = 10 + POLL_TIMEOUT
 
-CONFIG = """
-[watcher]
-database = "watcher.db"
-timezone = "UTC"
-
-[people.sam]
-name = "Sam"
-
-[people.sam.telegram]
-user_id = 5001
-
-[contacts.alex]
-name = "Alex"
-
-[contacts.alex.telegram]
-chat_id = 5002
-""" + PLAYBOOK + """
-[connectors.telegram]
-token = { env = "TG_TOKEN" }
-api_url = "URL"
-chats = [-1001234567890]
-poll_timeout = POLL
-profile_photo_interval = "1h"
-"""
 
 
 def config_text(tg: FakeTelegram) -> str:
-    return CONFIG.replace("URL", tg.url).replace("POLL", str(POLL_TIMEOUT))
+    return telegram_config(tg.url, POLL_TIMEOUT)
 
 
 def populate(tg: FakeTelegram) -> None:
