@@ -53,7 +53,7 @@ class BlueskyConnector:
         self.identities: dict[str, Identity] = {}
         self.checked: dict[str, float] = {}  # monotonic time of each identity's last check
         self.recheck_failing: set[str] = set()  # people whose identity re-read fails
-        self.problems: dict[str, str] = {}  # feeds reported failed (log once down, once back)
+        self.problems: dict[str, str] = {}  # feeds failing now (for one "reading again" line)
         self.changed = asyncio.Event()  # the watched DIDs or PDSes moved: resubscribe
         self.ingest = asyncio.Lock()  # poll and stream must not race on one record
         self.saved_at: dict[str, float] = {}
