@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from detectors.image import ImageLimits, ImageMatcher, ImageRefused, cross_matches
 from detectors.phrase import PhraseMatcher
+from detectors.reaction_target import canonical
 from watcher.config import Code, Config
 from watcher.models import DetectionFailed, Event, ImageTooLarge
 
@@ -70,13 +71,15 @@ class ReactionDetector:
 
     def __init__(self, code: Code) -> None:
         assert code.reaction is not None
-        self._on = code.reaction.on.strip()
+        on = code.reaction.on
+        self._on = canonical(on) or on.strip()  # the config check refuses unknown forms
         self._emoji = code.reaction.emoji
 
     def match(self, event: Event) -> Mapping[str, Any] | None:
         if event.kind != "reaction" or event.removed:
             return None
-        if self._on != event.target and self._on not in event.target_aliases:
+        targets = (t for t in (event.target, *event.target_aliases) if t)
+        if not any((canonical(t) or t.strip()) == self._on for t in targets):
             return None
         if self._emoji is not None and event.emoji != self._emoji:
             return None

@@ -11,6 +11,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from detectors.reaction_target import FORMS, canonical
 from watcher.config_schema import (
     TEMPLATE_FIELDS,
     Config,
@@ -72,6 +73,9 @@ def _check_codes(config: Config) -> list[str]:
         elif code.playbook is not None and not config.exists("playbooks", code.playbook):
             problems.append(f'{where}.playbook: no playbook "{code.playbook}"; '
                             f"{_known('playbooks', config.declared.get('playbooks', ()))}")
+        if code.reaction is not None and canonical(code.reaction.on) is None:
+            problems.append(f'{where}.reaction.on: "{code.reaction.on}" is not a message, '
+                            f"post or profile the watcher can recognise; give {FORMS}")
         if code.phrase is not None and not [p for p in code.phrase if p.strip()]:
             problems.append(f"{where}.phrase: list at least one non-empty phrase")
         for i, image in enumerate(code.image or []):
