@@ -14,6 +14,7 @@ from telegram import (
     CallbackQuery,
     Chat,
     Message,
+    MessageOriginChannel,
     MessageReactionUpdated,
     ReactionType,
     ReactionTypeCustomEmoji,
@@ -90,7 +91,13 @@ def incoming_message(update: Update) -> tuple[str, Message] | None:
 
 
 def message_ref(message: Message) -> str:
-    """A stable, unique id: business chats number messages per connected account."""
+    """A stable, unique id: business chats number messages per connected account. A channel
+    post that Telegram copies into the channel's discussion group (an automatic forward) is
+    one use of a code, not two: the copy takes the original post's id, so whichever of the
+    two arrives second is a duplicate."""
+    origin = message.forward_origin
+    if message.is_automatic_forward and isinstance(origin, MessageOriginChannel):
+        return f"{origin.chat.id}/{origin.message_id}"
     ref = f"{message.chat.id}/{message.message_id}"
     if message.business_connection_id:
         ref = f"business/{message.business_connection_id}/{ref}"

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -443,3 +444,28 @@ async def test_no_stand_in_ever_saw_a_write_to_a_watched_chat(tmp_path: Path) ->
     for standin in STANDINS:
         audit(standin)
         assert standin.log, "every stand-in was really used"
+
+
+@pytest.mark.parametrize("post_first", [True, False])
+async def test_a_channel_post_and_its_copy_in_the_discussion_group_are_one_use(
+        tg: FakeTelegram, tmp_path: Path, post_first: bool) -> None:
+    """Telegram copies each post of a channel into the channel's linked discussion group (an
+    automatic forward, sent "as" the channel). With both chats watched, one post must open
+    one incident, whichever copy the bot sees first."""
+    channel = tg.chats[CHANNEL]
+    post = {"message_id": 9, "date": int(time.time()), "chat": channel,
+            "sender_chat": channel, "text": "pineapple express"}
+    copy = {**post, "message_id": 301, "chat": tg.chats[GROUP],
+            "from": {"id": 777000, "is_bot": False, "first_name": "Telegram"},
+            "is_automatic_forward": True,
+            "forward_origin": {"type": "channel", "date": post["date"], "chat": channel,
+                               "message_id": 9}}
+    async with watching(tg, tmp_path) as watch:
+        order = [("channel_post", post), ("message", copy)]
+        updates = [tg.inject_update(kind, payload)
+                   for kind, payload in (order if post_first else order[::-1])]
+        await tg.wait_confirmed(updates[-1]["update_id"], timeout=8)
+        [incident] = await eventually(watch.incidents, "the incident")
+        assert incident.event_key == f"telegram:{CHANNEL}/9"
+        assert len(watch.store.conn.execute(
+            "SELECT key FROM seen_events WHERE key LIKE 'telegram:%'").fetchall()) == 1
