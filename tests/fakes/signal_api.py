@@ -251,10 +251,13 @@ class FakeSignalApi:
         self._stopping = asyncio.Event()
         self._send_cursor = 0
         self._runner: web.AppRunner | None = None
+        self.port = 0  # chosen at the first start; a restart reuses it, as a service would
         self.base_url = ""
 
     # ----------------------------------------------------------------------- lifecycle
     async def start(self) -> str:
+        """Serve (again, after stop(): same port, same state)."""
+        self._stopping = asyncio.Event()
         app = web.Application(middlewares=[self._middleware])
         r = app.router
         r.add_get("/v1/about", self._about, name="about")
@@ -266,10 +269,9 @@ class FakeSignalApi:
         r.add_post("/v2/send", self._send, name="send")
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        host, self.port = self._runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{self.port}"
         return self.base_url
 
     async def stop(self) -> None:

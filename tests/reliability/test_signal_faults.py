@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 import connectors.signal
 from tests.conftest import eventually as until
@@ -84,27 +83,7 @@ poll_interval = "1s"
 
 
 class SignalApi(FakeSignalApi):
-    """The stand-in, restartable on the same port (a service restart, not a new service)."""
-
-    port = 0
-
-    async def start(self) -> str:
-        self._stopping = asyncio.Event()
-        app = web.Application(middlewares=[self._middleware])
-        r = app.router
-        r.add_get("/v1/about", self._about, name="about")
-        r.add_get("/v1/health", self._health, name="health")
-        r.add_get("/v1/receive/{number}", self._receive, name="receive")
-        r.add_get("/v1/attachments", self._list_attachments, name="attachments")
-        r.add_get("/v1/attachments/{id}", self._get_attachment, name="attachment")
-        r.add_delete("/v1/attachments/{id}", self._delete_attachment, name="delete_attachment")
-        r.add_post("/v2/send", self._send, name="send")
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        host, self.port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{self.port}"
-        return self.base_url
+    """The stand-in with the helpers these scripts need (it restarts on the same port)."""
 
     async def __aenter__(self) -> SignalApi:
         await self.start()
