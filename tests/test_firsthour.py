@@ -21,14 +21,16 @@ from hypothesis import strategies as st
 from connectors.replay import LineError, Position, ReplayFile
 from detectors.codes import build_detectors
 from tests.conftest import ROOT, Clock, write_config
+from watcher.app import App
 from watcher.cli import main
 from watcher.config import load
 from watcher.engine import Engine
 from watcher.lock import ProcessLock
-from watcher.models import Event
+from watcher.models import Event, utcnow
 from watcher.ordinary import COMMON_EMOJI, phrase_warning
 from watcher.store import Store
 from watcher.supervision import expected_feeds
+from watcher.watching import record_nothing_watched
 
 PLATFORM_IDENTITY = {"telegram": "telegram = { user_id = 111 }",
                      "signal": 'signal = { uuid = "abc" }',
@@ -120,6 +122,20 @@ def test_a_config_that_watches_nothing_is_loud(tmp_path: Path,
     code, out, err = run(capsys, "run", "--once", "--config", str(path))
     assert code == 0 and "NOTHING" not in err
     assert "every feed" not in run(capsys, "status", "--config", str(path))[1]
+
+
+def test_nothing_watched_is_told_to_the_contacts_at_once(tmp_path: Path) -> None:
+    config = load(small_config(tmp_path), environ={})
+    app = App(config, database=tmp_path / "watcher.db", connectors=[])
+    try:
+        record_nothing_watched(app.store, config, utcnow())
+        assert app.supervisor.tick() == 1  # no grace period: nothing will recover by itself
+        rows = app.store.deliveries()
+        assert [(r["contact"], r["kind"]) for r in rows] == [("alex", "blind")]
+        assert rows[0]["text"].startswith("WATCH BLIND: every feed is not being watched")
+        assert app.supervisor.tick() == 0  # told once
+    finally:
+        app.close()
 
 
 # 3. A drill ends when its playbook ends, says so, and its exit code says who acknowledged.
