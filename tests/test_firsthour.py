@@ -87,7 +87,8 @@ def test_check_says_exactly_what_run_will_watch(tmp_path_factory: pytest.TempPat
                                                 connectors: set[str]) -> None:
     folder = tmp_path_factory.mktemp("c")
     path = small_config(folder, sorted(identities), sorted(connectors), replay=True)
-    os.environ["TG_TOKEN"] = "123:abc"
+    before = os.environ.get("TG_TOKEN")
+    os.environ["TG_TOKEN"] = "123:abc"  # (hypothesis and monkeypatch do not mix)
     try:
         config = load(path)
         feeds = set(expected_feeds(config))
@@ -95,7 +96,10 @@ def test_check_says_exactly_what_run_will_watch(tmp_path_factory: pytest.TempPat
         with redirect_stdout(buffer):
             assert main(["check", "--config", str(path)]) == 0
     finally:
-        del os.environ["TG_TOKEN"]
+        if before is None:
+            del os.environ["TG_TOKEN"]
+        else:
+            os.environ["TG_TOKEN"] = before
     out = buffer.getvalue()
     assert "this version has no" not in out
     for platform in identities:
