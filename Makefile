@@ -21,9 +21,12 @@ $(VENV)/.installed-dev: pyproject.toml requirements.lock $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
+# The example runs on a fresh database in a temporary folder; `check` is told which, so the
+# "Database:" line it prints is the one really used.
 example: $(VENV)/.installed
-	$(BIN)/watcher check --config config.example.toml
-	@tmp=$$(mktemp -d) && echo "--- running the example feed (database in $$tmp) ---" && \
+	@tmp=$$(mktemp -d) && \
+	  $(BIN)/watcher check --config config.example.toml --database $$tmp/example.db && \
+	  echo "--- running the example feed ---" && \
 	  $(BIN)/watcher run --once --config config.example.toml --database $$tmp/example.db
 
 lint: $(VENV)/.installed-dev

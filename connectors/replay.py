@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from watcher.config_schema import PLATFORMS
 from watcher.models import EVENT_KINDS, Event, FileImage, parse_time
 
 MAX_LINE_BYTES = 1_000_000
@@ -68,6 +69,11 @@ def parse_event(obj: Any, base_dir: Path) -> Event:
     unknown = set(obj) - _FIELDS
     if unknown:
         raise EventFormatError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    platform = _text(obj, "platform") or "replay"
+    if platform not in PLATFORMS:
+        # An unknown platform would never match a code limited to `platforms`, and a typo
+        # ("telgram") would silently test nothing: refuse it, naming the ones there are.
+        raise EventFormatError(f'"platform" must be one of {", ".join(PLATFORMS)}')
     kind = _text(obj, "kind") or "message"
     if kind not in EVENT_KINDS:
         raise EventFormatError(f'"kind" must be one of {", ".join(EVENT_KINDS)}')
@@ -87,7 +93,7 @@ def parse_event(obj: Any, base_dir: Path) -> Event:
         if not isinstance(obj.get(flag, False), bool):
             raise EventFormatError(f'"{flag}" must be true or false')
     return Event(
-        platform=_text(obj, "platform") or "replay",
+        platform=platform,
         person=_text(obj, "person", required=True) or "",
         kind=kind,
         id=_text(obj, "id", required=True) or "",

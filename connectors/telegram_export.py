@@ -31,9 +31,13 @@ def is_export(path: Path) -> bool:
     return path.suffix == ".json"
 
 
-def read_export(path: Path, people_by_user: Mapping[int, str],
-                default_person: str | None) -> Iterator[Event]:
-    """Yield the export's messages as events of the people they belong to."""
+def read_export(path: Path, people_by_user: Mapping[int, str]) -> Iterator[Event]:
+    """The export's messages as events of the people they belong to; the file is read and
+    its format checked here (ExportFormatError), before the first event is asked for.
+
+    A chat export holds everyone's messages, so a message is someone's only by its sender's
+    user id (`from_id`): counting a contact's messages as the watched person's would make an
+    audit call a code noisy (or quiet) on someone else's words."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -42,11 +46,15 @@ def read_export(path: Path, people_by_user: Mapping[int, str],
     messages = data.get("messages") if isinstance(data, dict) else None
     if not isinstance(messages, list):
         raise ExportFormatError(f'{path}: no "messages" list; export the chat as JSON')
-    chat = data.get("id", "chat")
+    return _events(path, data.get("id", "chat"), messages, people_by_user)
+
+
+def _events(path: Path, chat: Any, messages: list[Any],
+            people_by_user: Mapping[int, str]) -> Iterator[Event]:
     for message in messages:
         if not isinstance(message, dict) or message.get("type") != "message":
             continue
-        person = _person(message, people_by_user, default_person)
+        person = _person(message, people_by_user)
         if person is None:
             continue
         images = tuple(FileImage(path.parent / str(message[key]), name=str(message[key]))
@@ -61,11 +69,8 @@ def read_export(path: Path, people_by_user: Mapping[int, str],
                     edited="edited" in message)
 
 
-def _person(message: Mapping[str, Any], people_by_user: Mapping[int, str],
-            default_person: str | None) -> str | None:
+def _person(message: Mapping[str, Any], people_by_user: Mapping[int, str]) -> str | None:
     sender = str(message.get("from_id", ""))
     if sender.startswith("user") and sender[4:].isdigit():
-        found = people_by_user.get(int(sender[4:]))
-        if found is not None:
-            return found
-    return default_person
+        return people_by_user.get(int(sender[4:]))
+    return None

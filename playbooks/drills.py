@@ -24,9 +24,13 @@ class DrillReport:
     ack_seconds: float | None
     deliveries: list[dict[str, object]]
 
-    def text(self, config: Config) -> str:
+    def text(self, config: Config, ending: str | None = None) -> str:
+        """The report. `ending` says why nobody acknowledged (timeout, playbook ended);
+        the headline is the outcome, never the stored state ("resolved" would read as if
+        someone had dealt with it)."""
+        outcome = "acknowledged" if self.acked_by else "NOT acknowledged"
         lines = [f"Drill of code '{self.code}' (alert #{self.incident}), started "
-                 f"{self.started:%Y-%m-%d %H:%M:%S} UTC: {self.state}"]
+                 f"{self.started:%Y-%m-%d %H:%M:%S} UTC: {outcome}"]
         for row in self.deliveries:
             name = config.contacts[str(row["contact"])].name \
                 if row["contact"] in config.contacts else row["contact"]
@@ -38,7 +42,7 @@ class DrillReport:
                 else self.acked_by
             lines.append(f"Acknowledged by {name} after {self.ack_seconds:.0f} s.")
         else:
-            lines.append("Nobody acknowledged the drill.")
+            lines.append(ending or "Nobody acknowledged the drill.")
         return "\n".join(lines)
 
 

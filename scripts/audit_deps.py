@@ -1,6 +1,6 @@
 """Audit the locked dependencies against PyPI's vulnerability data (what pip-audit reads).
 
-    python scripts/audit_deps.py [requirements.lock]
+    python scripts/audit_deps.py [--verbose] [requirements.lock]
 
 pip-audit asks PyPI for each pinned release (`/pypi/NAME/VERSION/json`). The registry these
 machines reach serves only the project page (`/pypi/NAME/json`), whose `vulnerabilities`
@@ -9,8 +9,9 @@ is checked the way that fits it:
 
 - the release endpoint answers (real PyPI): its advisories;
 - else the pin is the latest release: the project page's advisories are the pin's own;
-- else it cannot be audited here: listed as such, loudly (not a failure: a new upstream
-  release must not break the build, and nothing is claimed about that pin).
+- else it cannot be audited here: counted in one line, and named one by one with
+  `--verbose` (not a failure: a new upstream release must not break the build, and nothing
+  is claimed about that pin).
 
 Exit 0: no advisory for any pin. Exit 1: advisories found (each printed with its id and the
 versions that fix it). Exit 2: PyPI could not be asked (an audit that did not run is not a
@@ -102,7 +103,9 @@ def audit(name: str, version: str) -> Finding:
 
 
 def main(argv: list[str]) -> int:
-    lock = Path(argv[1] if len(argv) > 1 else "requirements.lock")
+    verbose = "--verbose" in argv[1:] or "-v" in argv[1:]
+    rest = [a for a in argv[1:] if a not in ("--verbose", "-v")]
+    lock = Path(rest[0] if rest else "requirements.lock")
     pins = read_lock(lock)
     try:
         with ThreadPoolExecutor(8) as pool:
@@ -116,10 +119,15 @@ def main(argv: list[str]) -> int:
         for a in f.advisories:
             fixed = ", ".join(map(str, a.get("fixed_in") or [])) or "no fixed release"
             print(f"audit: {f.name} {f.version}: {a.get('id')} (fixed in: {fixed})")
-    for f in unaudited:
-        why = (f"; it needs Python {f.latest_needs}" if f.latest_needs else "")
-        print(f"audit: {f.name} {f.version} NOT audited: PyPI here serves advisories only "
-              f"for the latest release ({f.latest}{why})")
+    if unaudited and verbose:
+        for f in unaudited:
+            why = (f"; it needs Python {f.latest_needs}" if f.latest_needs else "")
+            print(f"audit: {f.name} {f.version} NOT audited: PyPI here serves advisories only "
+                  f"for the latest release ({f.latest}{why})")
+    elif unaudited:
+        # One line, not one per pin: the names are for whoever asks (--verbose).
+        print(f"audit: {len(unaudited)} older pin(s) NOT audited: PyPI here serves advisories "
+              "only for each project's latest release (--verbose names them)")
     audited = len(findings) - len(unaudited)
     print(f"audit: {audited} of {len(findings)} locked packages audited against PyPI's "
           f"advisories, {len(vulnerable)} with known vulnerabilities")

@@ -53,18 +53,32 @@ def pypi() -> Iterator[str]:
     server.server_close()
 
 
-def run(tmp_path: Path, url: str, *pins: str) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, url: str, *pins: str,
+        flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     lock = tmp_path / "requirements.lock"
     lock.write_text("# a comment\n" + "\n".join(pins) + "\n")
-    return subprocess.run([sys.executable, str(SCRIPT), str(lock)], capture_output=True,
+    return subprocess.run([sys.executable, str(SCRIPT), *flags, str(lock)], capture_output=True,
                           text=True, env={"AUDIT_PYPI_URL": url}, timeout=60)
 
 
 def test_clean_pins_pass_and_an_older_pin_is_named_unaudited(tmp_path: Path, pypi: str) -> None:
-    done = run(tmp_path, pypi, "clean==1.0", "older==4.0")
+    done = run(tmp_path, pypi, "clean==1.0", "older==4.0", flags=("--verbose",))
     assert done.returncode == 0, done.stdout
     assert "older 4.0 NOT audited" in done.stdout and "(5.0; it needs Python >=3.12)" in done.stdout
     assert "1 of 2 locked packages audited" in done.stdout
+
+
+def test_unaudited_pins_are_one_line_unless_asked(tmp_path: Path, pypi: str) -> None:
+    """`make test` must not scroll its summary away: the older pins are counted in one line,
+    and named only with --verbose."""
+    done = run(tmp_path, pypi, "clean==1.0", "older==4.0", "older==4.1")
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.splitlines()
+    assert lines == [
+        "audit: 2 older pin(s) NOT audited: PyPI here serves advisories only for each "
+        "project's latest release (--verbose names them)",
+        "audit: 1 of 3 locked packages audited against PyPI's advisories, 0 with known "
+        "vulnerabilities"]
 
 
 @pytest.mark.parametrize("pin", ["vulnerable==2.0", "latest-bad==3.0"])

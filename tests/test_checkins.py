@@ -84,9 +84,20 @@ async def test_every_period_and_restart(tmp_path: Path) -> None:
     assert len(checkin_incidents(eng)) == 2
 
 
+LIVE_TELEGRAM = """
+[people.sam.telegram]
+user_id = 111
+
+[connectors.telegram]
+token = { env = "TG_TOKEN" }
+"""
+
+
 async def test_blind_watch_is_told_not_fired(tmp_path: Path) -> None:
     clock = Clock(datetime(2026, 11, 22, 8, 0, tzinfo=UTC))
-    eng = engine(tmp_path, MORNING, clock)
+    config = load(write_config(tmp_path, extra=MORNING + LIVE_TELEGRAM),
+                  environ={"TG_TOKEN": "1:x"})
+    eng = Engine(config, Store(tmp_path / "w.db"), build_detectors(config)[0], clock)
     eng.checkins.tick()
     with eng.store.transaction():
         eng.store.feed_failed("sam/telegram", "the bot was removed from the family group",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -98,3 +98,111 @@ def test_example_feed_is_described(tmp_path: Path) -> None:
     sources = (ROOT / "examples" / "SOURCES.md").read_text()
     for image in (ROOT / "examples").rglob("*.jpg"):
         assert image.name in sources, f"{image} has no source/licence line"
+
+
+# -- every key a doc page uses is real and documented; every relative link resolves ----------
+
+DOC_PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+TOP_LEVEL: dict[str, tuple[type[BaseModel], bool]] = {  # section: (model, is a table of KEYs)
+    "watcher": (cfg.WatcherSection, False), "people": (cfg.Person, True),
+    "contacts": (cfg.Contact, True), "codes": (cfg.Code, True),
+    "playbooks": (cfg.Playbook, True), "connectors": (cfg.Connectors, False),
+}
+FREE_FORM = {"fields", "messages"}  # tables whose keys are the user's own names
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation can hold (through Optional, list, unions, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models(arg)]
+
+
+def _field(model: type[BaseModel], key: str) -> Any:
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            return field.annotation
+    return None
+
+
+def _walk(model: type[BaseModel], path: list[str], where: str, used: set[str]) -> list[str]:
+    """Follow a key path (TOML keys, list items dropped) through the schema."""
+    if not path:
+        return []
+    key, rest = path[0], path[1:]
+    annotation = _field(model, key)
+    if annotation is None:
+        return [f"{where}: {key} is not a key of {model.__name__}"]
+    used.add(key)
+    if key in FREE_FORM:
+        return []
+    models = _models(annotation)
+    if rest and not models:
+        return [f"{where}: {key} takes no keys, but {'.'.join(rest)} is given"]
+    problems = [p for m in models for p in _walk(m, rest, where, used)]
+    # A union (a step is notify or wait_ack) is fine when any of its models has the key.
+    return [] if len(problems) < len(models) else problems[:1]
+
+
+def _paths(value: Any, prefix: list[str]) -> list[list[str]]:
+    """Every key path in a parsed TOML value (list items and inline tables included)."""
+    if isinstance(value, dict):
+        out = [prefix] if prefix else []
+        for key, item in value.items():
+            out.extend(_paths(item, [*prefix, str(key)]))
+        return out
+    if isinstance(value, list):
+        return [p for item in value for p in _paths(item, prefix)] or [prefix]
+    return [prefix]
+
+
+def _check_path(parts: list[str], where: str, used: set[str]) -> list[str]:
+    top = TOP_LEVEL.get(parts[0])
+    if top is None:
+        return [f"{where}: unknown section {parts[0]}"]
+    model, keyed = top
+    rest = parts[2:] if keyed else parts[1:]
+    return _walk(model, rest, where, used)
+
+
+DOTTED = re.compile(r"`\[?((?:watcher|people|contacts|codes|playbooks|connectors)"
+                    r"(?:\.[A-Za-z0-9_\-]+|\[\d+\])+)\]?`")
+
+
+def test_every_key_a_doc_uses_exists_and_is_documented() -> None:
+    problems: list[str] = []
+    used: set[str] = set()
+    for page in DOC_PAGES:
+        text = page.read_text()
+        for block in toml_blocks(text):
+            for parts in _paths(tomllib.loads(block), []):
+                problems.extend(_check_path(parts, f"{page.name}: {'.'.join(parts)}", used))
+        for found in DOTTED.findall(text):
+            module = ROOT / found.replace(".", "/")
+            if re.search(r"\.(db|toml|py|lock|md|jsonl?)$", found) or module.is_dir() \
+                    or module.with_suffix(".py").is_file():
+                continue  # a file name such as watcher.db or a module, not a key
+            parts = [p for p in re.split(r"\.|\[\d+\]", found) if p]
+            problems.extend(_check_path(parts, f"{page.name}: `{found}`", used))
+    assert not problems, "\n".join(problems)
+    reference = (ROOT / "docs" / "configuration.md").read_text()
+    missing = sorted(k for k in used if f"`{k}`" not in reference and f"{k} =" not in reference)
+    assert not missing, f"keys used in the docs but not in docs/configuration.md: {missing}"
+    assert {"channels", "user_id", "token"} <= used  # the walk saw nested keys
+
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+RELATIVE_PATH = re.compile(r"`(\.\.?/[^`\s]+)`")
+
+
+def test_every_relative_link_resolves_inside_the_repository() -> None:
+    problems = []
+    for page in DOC_PAGES + sorted(ROOT.glob("examples/**/*.md")):
+        text = page.read_text()
+        for target in LINK.findall(text) + RELATIVE_PATH.findall(text):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a web address or an anchor on the same page
+            resolved = (page.parent / target.split("#", 1)[0]).resolve()
+            if not resolved.is_relative_to(ROOT) or not resolved.exists():
+                problems.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not problems, "links that do not resolve inside the repository: " + ", ".join(problems)

@@ -15,7 +15,7 @@ from playbooks.drills import report, start_drill
 from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, write_config
-from watcher.cli import main, run_drill
+from watcher.cli import drill, main
 from watcher.config import ConfigError, load
 from watcher.models import Response
 from watcher.store import Store
@@ -23,7 +23,8 @@ from watcher.store import Store
 
 def test_drill_command_without_an_ack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path)
-    assert main(["drill", "--config", str(config), "network-down", "--timeout", "1s"]) == 0
+    # Exit 3: nobody acknowledged (for cron); the drill is closed, not left escalating.
+    assert main(["drill", "--config", str(config), "network-down", "--timeout", "1s"]) == 3
     out = capsys.readouterr().out
     assert "ALERT to Alex (console channel)\n[DRILL - a test" in out
     assert "Drill of code 'network-down' (alert #1)" in out
@@ -43,8 +44,8 @@ def test_unknown_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 async def test_drill_acknowledged_reports_who_and_how_fast(tmp_path: Path) -> None:
     config = load(write_config(tmp_path), environ={})
-    drill = asyncio.create_task(run_drill(config, tmp_path / "watcher.db", "network-down",
-                                          30, here=True))
+    running = asyncio.create_task(drill(config, tmp_path / "watcher.db", "network-down",
+                                        30, here=True))
     contact_side = Store(tmp_path / "watcher.db")  # as a connector would hand over a reply
     for _ in range(200):
         await asyncio.sleep(0.05)
@@ -52,8 +53,9 @@ async def test_drill_acknowledged_reports_who_and_how_fast(tmp_path: Path) -> No
             break
     assert Responder(config, contact_side).handle(
         Response(channel="console", contact="jo", text="ok")) is not None
-    text = await asyncio.wait_for(drill, 30)
+    text, acknowledged = await asyncio.wait_for(running, 30)
     assert "Acknowledged by Jo after" in text and "Nobody" not in text
+    assert acknowledged and ": acknowledged" in text.splitlines()[0]
 
 
 async def test_drill_reminder_when_overdue(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 A missed check-in opens an incident. If the person's feeds were blind during the period,
 the watcher cannot know whether they checked in: it says so to the contacts instead of
-firing (a false alarm) or staying silent (a missed one).
+firing (a false alarm) or staying silent (a missed one). Only the live feeds that exist are
+judged (an identity on a platform whose connector is configured): a person watched through
+replay files, or named on a platform without a connector, has no live feed to go blind, and
+a health row left by replayed events of some platform says nothing about a watch.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from detectors.checkin import CheckinRule
 from watcher.config import Config, NotifyStep, addresses
 from watcher.models import Event, Match, utcnow
 from watcher.store import Store, from_ts, ts
+from watcher.supervision import expected_feeds
 
 log = logging.getLogger("watcher.checkins")
 
@@ -31,6 +35,7 @@ class CheckinClock:
         self.clock = clock
         self.rules = {name: CheckinRule(code.checkin, config.person_zone(code.person))
                       for name, code in config.codes.items() if code.checkin is not None}
+        self.live_feeds = expected_feeds(config)
 
     def observe(self, event: Event) -> None:
         """Record a check-in. Call inside the transaction that marks the event seen."""
@@ -87,12 +92,14 @@ class CheckinClock:
         log.info("check-in %s missed: incident %s opened", name, incident)
 
     def _blind(self, person: str, since: datetime) -> str | None:
-        for row in self.store.health():
-            if not str(row["feed"]).startswith(f"{person}/"):
+        rows = {str(r["feed"]): r for r in self.store.health()}
+        for feed in self.live_feeds:
+            if not feed.startswith(f"{person}/"):
                 continue
-            last_ok = from_ts(row["last_ok"]) if row["last_ok"] else None
-            if row["blind_since"] or last_ok is None or last_ok < since:
-                return f"{row['feed']}: {row['detail'] or 'not read since the period began'}"
+            row = rows.get(feed, {})
+            last_ok = from_ts(row["last_ok"]) if row.get("last_ok") else None
+            if row.get("blind_since") or last_ok is None or last_ok < since:
+                return f"{feed}: {row.get('detail') or 'not read since the period began'}"
         return None
 
     def _tell_blind(self, name: str, deadline: datetime, detail: str, now: datetime) -> None:

@@ -25,14 +25,18 @@ from watcher.audit import audit as run_audit
 from watcher.audit import report as audit_report
 from watcher.config import Config, ConfigError, parse_duration
 from watcher.engine import detect
-from watcher.lock import ProcessLock
+from watcher.lock import AlreadyRunning, ProcessLock
 from watcher.models import IncidentState, parse_time, utcnow
+from watcher.ordinary import ordinary_text_warnings
 from watcher.status import status_data, status_report
 from watcher.store import Store, StoreError
 from watcher.supervision import Supervisor
+from watcher.watching import NOTHING_WATCHED, person_lines, record_nothing_watched, watches_nothing
 
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 1
+EXIT_NOT_ACKNOWLEDGED = 3  # a drill that nobody acknowledged (for cron)
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a reader that stopped early expects
 
 
 class UsageError(Exception):
@@ -57,8 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     drill = sub.add_parser(
         "drill", help="run a code's whole playbook as a drill and report who acknowledged",
         description="Run a code's whole playbook with every message marked as a drill, wait "
-                    "until someone acknowledges or the playbook ends, and print a report. If "
-                    "a watcher is running on the same database, it runs the drill.")
+                    "until someone acknowledges or the playbook ends (its last step done and "
+                    "every message delivered), and print a report. If a watcher is running on "
+                    "the same database, it runs the drill.",
+        epilog="Exit status: 0 someone acknowledged; 3 nobody acknowledged (the playbook "
+               "ended, or --timeout); 2 bad input; 1 the database cannot be used.")
     drill.add_argument("--config", required=True, type=Path, help="the TOML config file")
     drill.add_argument("code", help="the code to drill (a key of [codes])")
     drill.add_argument("--timeout", default="15m",
@@ -114,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the config and print what it would watch",
                            description="Validate the config and print what it would watch.")
     check.add_argument("--config", required=True, type=Path, help="the TOML config file")
+    check.add_argument("--database", type=Path,
+                       help="the database `run --database` will use (printed as the one used)")
 
     replay = sub.add_parser(
         "replay", help="run events through the detectors only (no playbook, no database)",
@@ -126,22 +135,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path) -> Config:
-    return config_module.load(path)
+def _load(path: Path, secrets: bool = True) -> Config:
+    """Commands that talk to no platform load without its secrets (secrets=False)."""
+    return config_module.load(path, secrets=secrets)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     _, warnings = build_detectors(config)
     print(f"Config OK: {config.path}")
-    print(f"Database: {config.database}")
+    print(f"Database: {args.database.resolve() if args.database else config.database}")
     for key, person in config.people.items():
         print(f"Person {key} ({person.name})")
-        for platform in ("telegram", "signal", "bluesky"):
-            if getattr(person, platform) is not None:
-                # Say it plainly: an identity without a running connector is not watched.
-                print(f"warning: people.{key}.{platform}: this version has no {platform} "
-                      f"connector, so {person.name}'s {platform} is NOT watched")
+        # What `run` will read (supervision's expected feeds), not a guess per platform.
+        for line in person_lines(config, key):
+            print(line)
     for key, code in config.codes.items():
         kind = code.detector_kinds()[0]
         print(f"Code {key}: {kind} code for {code.person}, playbook {code.playbook}")
@@ -151,13 +159,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     if config.connectors.replay:
         for name in config.connectors.replay.files:
             print(f"Replay file: {config.resolve(name)}")
-    for warning in warnings:
+    for warning in warnings + ordinary_text_warnings(config):
         print(f"warning: {warning}")
+    if watches_nothing(config):
+        print(f"warning: NOTHING IS WATCHED: {NOTHING_WATCHED}")
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(args.config, secrets=False)
     detectors, warnings = build_detectors(config)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -189,7 +199,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(args.config, secrets=False)
     if args.person is not None and args.person not in config.people:
         raise UsageError(f'no person "{args.person}"; known people: '
                          f'{", ".join(sorted(config.people))}')
@@ -220,7 +230,7 @@ def _existing_store(config: Config, database: Path | None) -> Store:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(args.config, secrets=False)
     store = _existing_store(config, args.database)
     try:
         supervisor = Supervisor(config, store)
@@ -244,7 +254,7 @@ def _when(value: str | None, flag: str) -> datetime | None:
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(args.config, secrets=False)
     store = _existing_store(config, args.database)
     try:
         chain = evidence.verify(store.conn)
@@ -293,10 +303,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     database = args.database or config.database
     lock = ProcessLock(database)
     if not lock.acquire():
-        raise UsageError(f"another watcher is already running on {database}")
+        raise AlreadyRunning(f"another watcher is already running on {database}")
     app = App(config, database=args.database)
-    for warning in app.warnings:
-        logging.getLogger("watcher").warning("%s", warning)
+    log = logging.getLogger("watcher")
+    for warning in app.warnings + ordinary_text_warnings(config):
+        log.warning("%s", warning)
+    if watches_nothing(config):
+        # Not refused: a watcher that is not running tells nobody. Running, it keeps the
+        # blind watch that status shows and the contacts are told about.
+        log.error("NOTHING IS WATCHED: %s", NOTHING_WATCHED)
+    record_nothing_watched(app.store, config, utcnow())
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -333,16 +349,24 @@ def cmd_drill(args: argparse.Namespace) -> int:
     lock = ProcessLock(database)
     here = lock.acquire()
     try:
-        report = asyncio.run(run_drill(config, database, args.code, timeout, here))
+        text, acknowledged = asyncio.run(drill(config, database, args.code, timeout, here))
     finally:
         lock.release()
-    print(report)
-    return 0
+    print(text)
+    return 0 if acknowledged else EXIT_NOT_ACKNOWLEDGED
 
 
 async def run_drill(config: Config, database: Path, code: str, timeout: float,
                     here: bool) -> str:
-    """Start a drill; run it in this process unless a running watcher owns the database."""
+    """The drill's report (see `drill`)."""
+    text, _ = await drill(config, database, code, timeout, here)
+    return text
+
+
+async def drill(config: Config, database: Path, code: str, timeout: float,
+                here: bool) -> tuple[str, bool]:
+    """Start a drill; run it in this process unless a running watcher owns the database.
+    Return the report and whether someone acknowledged."""
     app = App(config, database=database, connectors=None if here else [])
     incident = start_drill(config, app.store, code, utcnow())
     stop = asyncio.Event()
@@ -350,26 +374,32 @@ async def run_drill(config: Config, database: Path, code: str, timeout: float,
     deadline = asyncio.get_running_loop().time() + timeout
     try:
         while asyncio.get_running_loop().time() < deadline and drill_running(app, incident):
-            await asyncio.sleep(0.5)
-        finished = not drill_running(app, incident)
-        if not finished:
+            await asyncio.sleep(0.2)
+        timed_out = drill_running(app, incident)
+        found = app.store.incident(incident)
+        acknowledged = app.store.acked_by(incident) is not None
+        if found is not None and found.state == IncidentState.OPEN:
             with app.store.transaction():  # never leave a drill escalating after we leave
                 app.store.set_incident_state(incident, IncidentState.RESOLVED, utcnow())
-        text = report(app.store, incident).text(config)
+        ending = None if acknowledged else (
+            f"Nobody acknowledged within {timeout:.0f} s; the drill was ended." if timed_out
+            else "Nobody acknowledged; the playbook ran to its end.")
+        text = report(app.store, incident).text(config, ending)
     finally:
         stop.set()
         if runner is not None:
             await runner
         await app.aclose()
-    if not finished:
-        text += f"\nNobody acknowledged within {timeout:.0f} s; the drill was ended."
-    return text
+    return text, acknowledged
 
 
 def drill_running(app: App, incident: int) -> bool:
-    """A drill goes on until someone acknowledges it (or --timeout ends it)."""
+    """A drill goes on until someone acknowledges it or its playbook ends: the last step
+    done and every message delivered (a playbook without wait_ack ends there)."""
     found = app.store.incident(incident)
-    return found is not None and found.state == IncidentState.OPEN
+    if found is None or found.state != IncidentState.OPEN:
+        return False
+    return app.store.run_active(incident) or app.store.pending_deliveries(incident) > 0
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay, "drill": cmd_drill,
@@ -380,7 +410,19 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay, "drill": c
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        return code
+    except BrokenPipeError:
+        # `watcher status | head`: the reader has all it wanted. Exit quietly, and point
+        # stdout at /dev/null so that the interpreter's last flush finds no pipe either.
+        # Not for `run`: a watcher that stops must say why.
+        if args.command == "run":
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)

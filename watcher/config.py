@@ -213,8 +213,12 @@ def read_secret(ref: SecretRef, where: str, base_dir: Path,
         return None, f"{where}: cannot read secrets file {path} ({type(exc).__name__})"
 
 
-def load(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file; raise ConfigError listing every problem."""
+def load(path: Path | str, environ: Mapping[str, str] | None = None, *,
+         secrets: bool = True) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem.
+
+    secrets=False: the secrets are neither read nor required (config.secrets is empty), for
+    commands that talk to no platform (status, evidence, replay, audit)."""
     path = Path(path).resolve()
     try:
         text = path.read_text(encoding="utf-8")
@@ -226,10 +230,11 @@ def load(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
-    return parse(raw, path, os.environ if environ is None else environ)
+    return parse(raw, path, os.environ if environ is None else environ, secrets=secrets)
 
 
-def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Config:
+def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str], *,
+          secrets: bool = True) -> Config:
     problems: list[str] = [
         f"{key}: unknown section; known sections: {', '.join(_TOP_KEYS)}"
         for key in raw if key not in _TOP_KEYS
@@ -245,14 +250,15 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
                 if isinstance(raw.get(name), dict)}
     config = Config(path, watcher or WatcherSection(), people, contacts, codes, playbooks,
                     connectors or Connectors(), {}, declared)
-    secrets: dict[str, str] = {}
+    values: dict[str, str] = {}
     for check in CHECKS:
         problems.extend(check(config))
-    problems.extend(_resolve_secrets(config, environ, secrets))
+    if secrets:
+        problems.extend(_resolve_secrets(config, environ, values))
     if problems:
         raise ConfigError(problems)
     return Config(path, config.watcher, people, contacts, codes, playbooks, config.connectors,
-                  secrets, declared)
+                  values, declared)
 
 
 def _resolve_secrets(config: Config, environ: Mapping[str, str],

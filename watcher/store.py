@@ -132,6 +132,12 @@ class Delivery:
     kind: str = "alert"
 
 
+def os_reason(exc: OSError) -> str:
+    """What went wrong, with the path it went wrong on (which may be a parent folder)."""
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason} ({exc.filename})" if exc.filename else reason
+
+
 def _create_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does, so it is never world-readable."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +163,8 @@ class Store:
             self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        except OSError as exc:  # its folder or file cannot be made: a file in the way, no right
+            raise StoreError(f"cannot open the database {path}: {os_reason(exc)}") from exc
         self.conn = conn
 
     def _migrate(self) -> None:
