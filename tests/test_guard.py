@@ -218,7 +218,9 @@ async def test_a_contact_group_with_sam_in_it_is_refused_from_the_start(
         await until(lambda: ("signal", group, "sam") in app.store.places(), "the place")
         problem = next(h for h in app.store.health() if h["feed"] == "signal-contact-groups")
         assert problem["blind_since"] and "contacts.jo.signal.group" in problem["detail"]
-        api.inject(text_message(SAM, PHRASE))
+        # A contact's command in that group is answered nowhere: the answer would go there.
+        api.inject(group_message(ALEX, FAMILY, "/status"))
+        api.inject(text_message(SAM, PHRASE))  # handled after it, in order
         await until(lambda: any(NOT_SENT in t for t in texts_to(api, ALEX.number or "")),
                     "Alex told that Jo's alert was not sent")
         assert group not in api.sent_to()
@@ -400,3 +402,54 @@ def test_no_outbox_row_to_a_watched_place_reaches_a_channel(
         refused = watched(row["channel"], row["address"])
         assert (row["status"] == "failed") == refused, row
     store.close()
+
+
+# -- at send: a Telegram group Sam posts in, learnt through the Bot API stand-in ------------
+
+async def test_a_telegram_group_sam_posts_in_is_learnt_and_refused(tmp_path: Path) -> None:
+    """Sam posts in a group that is not in `chats` (the bot is there for another reason);
+    an Apprise tgram:// URL held as a secret sends to that group: refused, Alex told."""
+    from tests.fakes.telegram_api import FakeTelegram
+
+    sam, alex, other = 5001, 5002, -1007777777777
+    async with FakeTelegram() as tg:
+        tg.add_user(sam, "Sam")
+        tg.add_user(alex, "Alex")
+        tg.add_chat(other, "supergroup", "Book club")
+        tg.set_bot_member(other, "member")
+        path = write_config(tmp_path, extra=f"""
+        [people.sam.telegram]
+        user_id = {sam}
+
+        [contacts.alex.telegram]
+        chat_id = {alex}
+
+        [connectors.telegram]
+        token = {{ env = "TG_TOKEN" }}
+        api_url = "{tg.url}"
+        poll_timeout = 5
+        """)
+        path.write_text(path.read_text().replace(
+            '[contacts.jo]\nname = "Jo"\nconsole = true\n',
+            '[contacts.jo]\nname = "Jo"\napprise = [{ env = "JO_URL" }]\n'))
+        config = load(path, environ={"TG_TOKEN": tg.token,
+                                     "JO_URL": f"tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K"
+                                               f"5PALDsaw/{other}"})
+        app = App(config, database=tmp_path / "w.db", stdout=io.StringIO())
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.run(stop=stop))
+        try:
+            await tg.wait_polling(timeout=8)
+            tg.inject_message(other, sam, "see you thursday")
+            await until(lambda: ("telegram", str(other), "sam") in app.store.places(),
+                        "the group learnt as Sam's place")
+            tg.inject_message(other, sam, PHRASE)
+            await until(lambda: any(NOT_SENT in m.get("text", "")
+                                    for m in tg.sent_messages(alex)), "Alex told")
+            assert tg.writes_to(other) == [] and tg.writes_to(sam) == []
+            jo = [d for d in app.store.deliveries() if d["contact"] == "jo"]
+            assert jo and all(d["status"] == "failed" and d["error"] == NOT_SENT for d in jo)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            await app.aclose()
