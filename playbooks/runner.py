@@ -221,12 +221,20 @@ class PlaybookRunner:
                  delivery.channel)
         return True
 
+    def _failed_before(self, delivery: Delivery, error: str) -> bool:
+        return any(row["id"] != delivery.id and row["status"] == "failed"
+                   and (row["contact"], row["channel"], row["error"])
+                   == (delivery.contact, delivery.channel, error)
+                   for row in self.store.deliveries(delivery.incident_id))
+
     def _failed(self, delivery: Delivery, error: str, permanent: bool) -> None:
         with self.store.transaction():
             if permanent:
                 self.store.delivery_failed(delivery.id, error, self.clock())
-                # Tell the others, never silently drop; failures about failures stop here.
-                if delivery.incident_id is not None and delivery.kind != "failure":
+                # Tell the others, never silently drop; failures about failures stop here,
+                # and so does the same failure again (each escalation to a refused address).
+                if delivery.incident_id is not None and delivery.kind != "failure" \
+                        and not self._failed_before(delivery, error):
                     self.store.add_notice(delivery.incident_id, "delivery_failed",
                                           f"{delivery.contact}\t{delivery.channel}: {error}",
                                           self.clock())
