@@ -276,14 +276,8 @@ async def hook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     await runner.cleanup()
 
 
-@pytest.mark.parametrize("secret", [
-    f"tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/{SAM_ID}",
-    "mailtos://me:pw@example.org?to=sam@example.com",
-])
-async def test_a_secret_apprise_url_to_sam_is_refused_at_send(
-        tmp_path: Path, hook: tuple[str, list[dict[str, Any]]], secret: str) -> None:
-    url, received = hook
-    path = write_config(tmp_path, extra=f"[people.sam.telegram]\nuser_id = {SAM_ID}\n")
+def secret_config(tmp_path: Path, people: str) -> Path:
+    path = write_config(tmp_path, extra=people)
     raw = path.read_text()
     raw = raw.replace('[contacts.alex]\nname = "Alex"\nconsole = true\n',
                       '[contacts.alex]\nname = "Alex"\napprise = [{ env = "ALEX_URL" }]\n')
@@ -292,6 +286,32 @@ async def test_a_secret_apprise_url_to_sam_is_refused_at_send(
     raw = raw.replace('[people.sam]\nname = "Sam"\n',
                       '[people.sam]\nname = "Sam"\naddresses = ["sam@example.com"]\n')
     path.write_text(raw)
+    return path
+
+
+@pytest.mark.parametrize("secret", [
+    f"tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/{SAM_ID}",
+    "mailtos://me:pw@example.org?to=sam@example.com",
+])
+def test_a_secret_apprise_url_to_sam_is_refused_at_load(tmp_path: Path, secret: str) -> None:
+    path = secret_config(tmp_path, f"[people.sam.telegram]\nuser_id = {SAM_ID}\n")
+    with pytest.raises(ConfigError) as caught:
+        load(path, environ={"ALEX_URL": "json://127.0.0.1/hook", "JO_URL": secret})
+    assert caught.value.problems == [
+        "contacts.jo.apprise[0]: the URL in this secret sends to an address of Sam's side; "
+        "alerts must never go there"]  # and the secret is not repeated
+
+
+@pytest.mark.parametrize("secret", [
+    f"twilio://ACabc:token@+15551234567/{SAM.number}",  # an SMS to Sam's number
+    f"signal://localhost:8080/{ACCOUNT}/group.ZmFtaWx5",  # a Signal group Sam writes in
+])
+async def test_a_secret_apprise_url_to_a_place_learnt_at_run_time_is_refused_at_send(
+        tmp_path: Path, hook: tuple[str, list[dict[str, Any]]], secret: str) -> None:
+    """Sam is configured by uuid only: their number, and the group they write in, are only
+    known once an event shows them."""
+    url, received = hook
+    path = secret_config(tmp_path, f'[people.sam.signal]\nuuid = "{SAM.uuid}"\n')
     config = load(path, environ={"ALEX_URL": url, "JO_URL": secret})
     clock = Clock()
     store = Store(tmp_path / "w.db")
@@ -301,7 +321,8 @@ async def test_a_secret_apprise_url_to_sam_is_refused_at_send(
     from watcher.engine import Engine
 
     engine = Engine(config, store, build_detectors(config)[0], clock)
-    await engine.ingest(Event("replay", "sam", "message", "e/1", clock(), text=PHRASE))
+    await engine.ingest(Event("signal", "sam", "message", "e/1", clock(), text=PHRASE,
+                              places=(SAM.number or "", SAM.uuid, "group.ZmFtaWx5")))
     while await runner.tick():
         pass
     messages = [str(r["message"]) for r in received]

@@ -20,7 +20,7 @@ from pydantic import (
     ValidationError,
 )
 
-from watcher.config_checks import CHECKS
+from watcher.config_checks import CHECKS, secret_destinations
 from watcher.config_schema import (
     PLATFORMS,
     TEMPLATE_FIELDS,
@@ -249,6 +249,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str]) -> Con
     for check in CHECKS:
         problems.extend(check(config))
     problems.extend(_resolve_secrets(config, environ, secrets))
+    problems.extend(secret_destinations(config, secrets))  # i13-guard: secret Apprise URLs
     if problems:
         raise ConfigError(problems)
     return Config(path, config.watcher, people, contacts, codes, playbooks, config.connectors,

@@ -299,6 +299,23 @@ def _check_destinations(config: Config) -> list[str]:
     return problems
 
 
+def secret_destinations(config: Config, secrets: Mapping[str, str]) -> list[str]:
+    """Apprise URLs given as secrets, checked once resolved; the URL is never repeated."""
+    found = watched(config)
+    problems = []
+    for key, contact in config.contacts.items():
+        for i, entry in enumerate(contact.apprise):
+            url = secrets.get(f"contacts.{key}.apprise[{i}]")
+            if isinstance(entry, str) or url is None:
+                continue
+            owner = found.owner(url_keys(url))
+            if owner is not None:
+                problems.append(f"contacts.{key}.apprise[{i}]: the URL in this secret sends to "
+                                f"an address of {side(config, owner)}; alerts must never go "
+                                "there")
+    return problems
+
+
 def _named_person_number(config: Config, number: str) -> bool:
     """Reported by _watched_addresses already (with its own wording)."""
     return any(p.signal and p.signal.number and keys(number) & keys(p.signal.number)
