@@ -136,7 +136,8 @@ def message_event(kind: str, message: Message, person: str,
     return Event(platform=PLATFORM, person=person, kind="message", id=ref, at=at,
                  text=message.text or message.caption or "", images=images,
                  link=links[0] if links else None, edited=edited,
-                 places=(str(message.chat.id),))
+                 # A business chat's id is the other party's user id: not a place of theirs.
+                 places=() if message.business_connection_id else (str(message.chat.id),))
 
 
 def emoji_of(reaction: ReactionType) -> str:

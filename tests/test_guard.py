@@ -478,3 +478,30 @@ async def test_a_telegram_group_sam_posts_in_is_learnt_and_refused(tmp_path: Pat
             stop.set()
             await asyncio.wait_for(task, 10)
             await app.aclose()
+
+
+# -- where an event says it happened ------------------------------------------------------
+
+def test_telegram_events_name_their_chat_but_a_business_chat_is_no_place() -> None:
+    """A business chat's id is the customer's user id, i.e. that of the customer's own
+    private chat with the bot: Sam writing to Jo there must not make Jo's chat Sam's."""
+    from telegram import Chat, Message, User
+
+    from connectors.telegram_updates import message_event
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    sam = User(SAM_ID, "Sam", False)
+    group = Message(1, at, Chat(-1001234, Chat.SUPERGROUP), from_user=sam, text="hi")
+    business = Message(2, at, Chat(5003, Chat.PRIVATE), from_user=sam, text="hi",
+                       business_connection_id="conn-1")
+    assert message_event("message", group, "sam", ()).places == ("-1001234",)
+    assert message_event("business_message", business, "sam", ()).places == ()
+
+
+def test_signal_envelopes_name_the_group_and_the_senders_addresses() -> None:
+    from connectors.signal_envelopes import Directory, person_draft
+
+    directory = Directory(ACCOUNT, person_uuids={SAM.uuid: "sam"})
+    draft = person_draft(directory, "sam", group_message(SAM, FAMILY, "hi"))
+    assert draft is not None
+    assert draft.event.places == (SAM.number, SAM.uuid, rest_group_id(FAMILY))
