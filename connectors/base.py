@@ -49,6 +49,10 @@ class Sink(Protocol):
         """A successful read of a feed (supervision: the watch is not blind)."""
         ...
 
+    def place_seen(self, platform: str, place: str, person: str) -> None:
+        """A watched person is in this chat, group or address: nothing is sent there."""
+        ...
+
     def feed_failed(self, feed: str, problem: str, permanent: bool = False) -> None:
         """A failed read or a blind spot (missing right, revoked token, websocket gap).
 

@@ -32,6 +32,7 @@ from connectors.signal_client import (
     SignalUnreachable,
 )
 from connectors.signal_envelopes import (
+    PLATFORM,
     Directory,
     Draft,
     Reply,
@@ -47,6 +48,7 @@ from watcher.models import BytesImage, DeliveryError, Event, ImageSource
 
 log = logging.getLogger("watcher.signal")
 
+GROUPS_FEED = "signal-contact-groups"  # a contact group with a watched person in it
 INBOX = "signal/inbox"  # the cursor holding a received batch until every item is handled
 CLIENT_TIMEOUT = 20.0
 MAX_BATCH = 100  # envelopes per receive: bounds what one crash could have to replay
@@ -103,6 +105,7 @@ class SignalConnector:
             raise ConnectorError(f"signal-cli-rest-api at {self.url} is not ready (health "
                                  "check failed); will retry")
         self._warn_unmatchable()
+        await self._check_contact_groups(sink)
         if self.mode == "json-rpc":
             log.warning("Signal runs in json-rpc mode: messages that arrive while the watcher "
                         "is not connected are lost; normal mode keeps them (docs/signal.md)")
@@ -136,6 +139,39 @@ class SignalConnector:
             if person.signal and not person.signal.uuid:
                 log.warning("people.%s.signal has no uuid: messages from %s are missed whenever "
                             "Signal hides their number; add the uuid (docs/signal.md)", key, key)
+
+    async def _check_contact_groups(self, sink: Sink) -> None:
+        """A contact group with a watched person in it would show them every alert: each one
+        found is handed to the app as a place of theirs (the send guard refuses it) and
+        reported, so that the contacts are told to fix it."""
+        wanted = {c.signal.group: key for key, c in self.config.contacts.items()
+                  if c.signal and c.signal.group}
+        if not wanted:
+            return
+        try:
+            groups = await self.client.groups()
+        except SignalError as exc:
+            log.warning("could not list the Signal groups to check the contact groups' "
+                        "members (%s); alerts are still refused once a watched person is "
+                        "seen in one", type(exc).__name__)
+            return
+        problems = []
+        for group in groups:
+            contact = wanted.get(str(group.get("id")))
+            members = [*(group.get("members") or []), *(group.get("pending_invites") or [])]
+            for member in members if contact else []:
+                found = {"sourceUuid": str(member), "sourceNumber": str(member)}
+                person = self.directory.person_of(found)
+                if person is not None:
+                    sink.place_seen(PLATFORM, str(group["id"]), person)
+                    problems.append(f"contacts.{contact}.signal.group has watched person "
+                                    f"{person} in it")
+        if problems:
+            sink.feed_failed(GROUPS_FEED, "; ".join(sorted(set(problems))) + ": no alert is "
+                             "sent there; give those contacts a group without them, or "
+                             "their own number (docs/signal.md)", True)
+        else:
+            sink.feed_ok(GROUPS_FEED)
 
     def _need_sink(self) -> Sink:
         if self._sink is None:

@@ -302,6 +302,14 @@ class SignalClient:
             raise
         return True
 
+    async def groups(self) -> list[dict[str, Any]]:
+        """The account's groups (GET /v1/groups/{number}): id, members and the rest."""
+        data = _json(await self._request("GET", f"/v1/groups/{self._account}", "groups"),
+                     "groups")
+        if not isinstance(data, list) or not all(isinstance(g, dict) for g in data):
+            raise SignalError(f"groups: unexpected reply {data!r:.200}", permanent=True)
+        return data
+
     async def send(self, recipients: Sequence[str], message: str,
                    quote: Mapping[str, Any] | None = None) -> SendResult:
         """Send one text. Per-recipient failures come back in SendResult.failed (newer

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -195,6 +195,25 @@ def _data_draft(person: str, author: str, data: Mapping[str, Any],
 def person_draft(directory: Directory, person: str,
                  envelope: Mapping[str, Any]) -> Draft | None:
     """What a watched person did, or None (typing, receipts, stories and such)."""
+    draft = _person_draft(directory, person, envelope)
+    return None if draft is None else replace(
+        draft, event=replace(draft.event, places=places_of(envelope)))
+
+
+def places_of(envelope: Mapping[str, Any]) -> tuple[str, ...]:
+    """Where a watched person was seen: the group (its REST send id), and their own number
+    and uuid, which may not be in the config (a person given by uuid only)."""
+    found = [str(envelope[k]) for k in ("sourceNumber", "sourceUuid") if envelope.get(k)]
+    for data in (_dict(envelope.get("dataMessage")),
+                 _dict(_dict(envelope.get("editMessage")).get("dataMessage")),
+                 _dict(_dict(envelope.get("syncMessage")).get("sentMessage"))):
+        if group := _dict(data.get("groupInfo")).get("groupId"):
+            found.append(rest_group_id(str(group)))
+    return tuple(dict.fromkeys(found))
+
+
+def _person_draft(directory: Directory, person: str,
+                  envelope: Mapping[str, Any]) -> Draft | None:
     author = str(envelope.get("sourceUuid") or envelope.get("sourceNumber") or "")
     ts = int(envelope.get("timestamp") or 0)
     if data := _dict(envelope.get("dataMessage")):

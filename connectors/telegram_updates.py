@@ -135,7 +135,9 @@ def message_event(kind: str, message: Message, person: str,
     links = link_forms(message.chat, message.message_id)
     return Event(platform=PLATFORM, person=person, kind="message", id=ref, at=at,
                  text=message.text or message.caption or "", images=images,
-                 link=links[0] if links else None, edited=edited)
+                 link=links[0] if links else None, edited=edited,
+                 # A business chat's id is the other party's user id: not a place of theirs.
+                 places=() if message.business_connection_id else (str(message.chat.id),))
 
 
 def emoji_of(reaction: ReactionType) -> str:
@@ -160,7 +162,8 @@ def reaction_events(reaction: MessageReactionUpdated, person: str) -> list[Event
     links = link_forms(chat, message_id)
     template = Event(platform=PLATFORM, person=person, kind="reaction", id=base,
                      at=reaction.date, target=f"telegram:{chat.id}/{message_id}",
-                     target_aliases=aliases(chat, message_id), link=links[0] if links else None)
+                     target_aliases=aliases(chat, message_id), link=links[0] if links else None,
+                     places=(str(chat.id),))
     added = [e for e in new if e not in old]
     if not new and old:
         return [replace(template, id=f"{base}/removed", emoji=old[0], removed=True)]

@@ -13,7 +13,17 @@ from typing import Protocol, TextIO
 from watcher.config import Config, SecretRef, addresses
 from watcher.models import DeliveryError
 
-__all__ = ["AppriseChannel", "Channel", "ConsoleChannel", "DeliveryError", "addresses"]
+__all__ = ["AppriseChannel", "Channel", "ConsoleChannel", "DeliveryError", "addresses",
+           "apprise_url"]
+
+
+def apprise_url(config: Config, secrets: Mapping[str, str], contact: str, address: str) -> str:
+    """The URL an apprise address (its index in contacts.X.apprise) stands for."""
+    index = int(address)
+    entry = config.contacts[contact].apprise[index]
+    if isinstance(entry, SecretRef):
+        return secrets[f"contacts.{contact}.apprise[{index}]"]
+    return entry
 
 
 class Channel(Protocol):
@@ -57,11 +67,7 @@ class AppriseChannel:
         self.secrets = secrets
 
     def url(self, contact: str, address: str) -> str:
-        index = int(address)
-        entry = self.config.contacts[contact].apprise[index]
-        if isinstance(entry, SecretRef):
-            return self.secrets[f"contacts.{contact}.apprise[{index}]"]
-        return entry
+        return apprise_url(self.config, self.secrets, contact, address)
 
     async def send(self, contact: str, address: str, text: str,
                    incident: int | None = None) -> str | None:

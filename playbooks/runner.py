@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from playbooks.channels import Channel, DeliveryError, addresses
 from playbooks.drills import due_reminders
+from playbooks.guard import Guard
 from playbooks.templates import incident_fields, render
 from watcher.config import Config, NotifyStep, WaitAckStep, parse_duration
 from watcher.models import IncidentState, utcnow
@@ -41,11 +42,12 @@ def backoff(attempts: int) -> timedelta:
 
 class PlaybookRunner:
     def __init__(self, config: Config, store: Store, channels: Mapping[str, Channel],
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, guard: Guard | None = None) -> None:
         self.config = config
         self.store = store
         self.channels = channels
         self.clock = clock
+        self.guard = guard or Guard(config, store)
 
     async def tick(self) -> int:
         """Run every step and delivery that is due; return how many things were done."""
@@ -190,7 +192,15 @@ class PlaybookRunner:
         return len(due)
 
     async def _deliver(self, delivery: Delivery) -> bool:
-        """Send one message; False when its channel failed (the message is retried)."""
+        """Send one message; False when its channel failed (the message is retried).
+
+        Every outbox row is sent here and nowhere else, so this is where the guard stands: a
+        destination on a watched person's side is a permanent failure, told to the others.
+        """
+        refused = self.guard.refusal(delivery.channel, delivery.contact, delivery.address)
+        if refused is not None:
+            self._failed(delivery, refused, permanent=True)
+            return True  # this address's problem, not the channel's
         channel = self.channels.get(delivery.channel)
         try:
             if channel is None:
@@ -211,12 +221,20 @@ class PlaybookRunner:
                  delivery.channel)
         return True
 
+    def _failed_before(self, delivery: Delivery, error: str) -> bool:
+        return any(row["id"] != delivery.id and row["status"] == "failed"
+                   and (row["contact"], row["channel"], row["error"])
+                   == (delivery.contact, delivery.channel, error)
+                   for row in self.store.deliveries(delivery.incident_id))
+
     def _failed(self, delivery: Delivery, error: str, permanent: bool) -> None:
         with self.store.transaction():
             if permanent:
                 self.store.delivery_failed(delivery.id, error, self.clock())
-                # Tell the others, never silently drop; failures about failures stop here.
-                if delivery.incident_id is not None and delivery.kind != "failure":
+                # Tell the others, never silently drop; failures about failures stop here,
+                # and so does the same failure again (each escalation to a refused address).
+                if delivery.incident_id is not None and delivery.kind != "failure" \
+                        and not self._failed_before(delivery, error):
                     self.store.add_notice(delivery.incident_id, "delivery_failed",
                                           f"{delivery.contact}\t{delivery.channel}: {error}",
                                           self.clock())

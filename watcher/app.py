@@ -101,6 +101,11 @@ class App:
     def response(self, response: Response) -> str | None:
         reply = self.responder.handle(response)
         self._wake.set()  # an ack or stand-down may need announcing
+        # The connector sends the answer to the contact's address: the guard's word holds
+        # there too (a contact group a watched person turned out to be in gets silence).
+        if reply is not None and self.runner.guard.refuses_any(response.channel,
+                                                               response.contact):
+            return None
         return reply
 
     def cursor(self, feed: str) -> str | None:
@@ -113,6 +118,10 @@ class App:
     def feed_ok(self, feed: str) -> None:
         with self.store.transaction():
             self.store.feed_ok(feed, self.clock())
+
+    def place_seen(self, platform: str, place: str, person: str) -> None:
+        with self.store.transaction():
+            self.store.add_place(platform, place, person, self.clock())
 
     def feed_failed(self, feed: str, problem: str, permanent: bool = False) -> None:
         """Connectors report every failure; the store is the one truth of what is down (an
@@ -265,13 +274,14 @@ class App:
         reason = self._db_failure or "unknown"
         log.critical("stopped taking events: %s", reason)
         await failsafe.tell_everyone(self.config, self.channels,
-                                     failsafe.STOPPED.format(reason=reason))
+                                     failsafe.STOPPED.format(reason=reason), self.runner.guard)
         if not await failsafe.wait_until_writable(self.store, stop, self.clock,
                                                   self.probe_every):
             return False
         self._db_failure = None
         log.warning("the database can be written again: resuming")
-        await failsafe.tell_everyone(self.config, self.channels, failsafe.RESUMED)
+        await failsafe.tell_everyone(self.config, self.channels, failsafe.RESUMED,
+                                     self.runner.guard)
         return True
 
     async def _sleep(self, stop: asyncio.Event, tick: float) -> None:

@@ -20,7 +20,7 @@ from pydantic import (
     ValidationError,
 )
 
-from watcher.config_checks import CHECKS
+from watcher.config_checks import CHECKS, secret_destinations
 from watcher.config_schema import (
     PLATFORMS,
     TEMPLATE_FIELDS,
@@ -255,6 +255,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str], *,
         problems.extend(check(config))
     if secrets:
         problems.extend(_resolve_secrets(config, environ, values))
+        problems.extend(secret_destinations(config, values))  # secret Apprise URLs
     if problems:
         raise ConfigError(problems)
     return Config(path, config.watcher, people, contacts, codes, playbooks, config.connectors,

@@ -21,6 +21,7 @@ from watcher.config_schema import (
     parse_duration,
     working_channels,
 )
+from watcher.destinations import keys, side, url_keys, watched
 
 
 def _known(kind: str, names: Iterable[str]) -> str:
@@ -258,13 +259,70 @@ def _watched_addresses(config: Config, key: str, contact: Contact) -> list[str]:
             problems.append(f"contacts.{key}.telegram.chat_id: this is a channel of watched "
                             f"person {pkey}; alerts must never go there")
         if (contact.signal and person.signal and person.signal.number
-                and contact.signal.number == person.signal.number):
+                and contact.signal.number
+                and keys(contact.signal.number) & keys(person.signal.number)):
             problems.append(f"contacts.{key}.signal.number: this is the number of watched "
                             f"person {pkey}; alerts must never go there")
     return problems
 
 
+def _check_destinations(config: Config) -> list[str]:
+    """What load can tell of a destination on the watched people's side (the send-time guard,
+    playbooks/guard.py, checks every message again, with what the watcher has learnt)."""
+    problems = []
+    found = watched(config)
+    for key, contact in config.contacts.items():
+        if contact.telegram and contact.telegram.chat_id < 0:
+            problems.append(
+                f"contacts.{key}.telegram.chat_id: {contact.telegram.chat_id} is a group or "
+                "channel; alerts go only to a contact's own private chat with the bot (their "
+                "user id, a positive number). Anyone in a group may be, or may later become, "
+                "on the watched person's side, and the watcher cannot see who reads it "
+                "(docs/operations.md)")
+        if contact.signal and contact.signal.group:
+            owner = found.owner(keys(contact.signal.group))
+            if owner is not None:
+                problems.append(f"contacts.{key}.signal.group: this is an address of "
+                                f"{side(config, owner)}; alerts must never go there")
+        elif contact.signal and contact.signal.number:
+            owner = found.owner(keys(contact.signal.number))
+            if owner is not None and not _named_person_number(config, contact.signal.number):
+                problems.append(f"contacts.{key}.signal.number: this is an address of "
+                                f"{side(config, owner)}; alerts must never go there")
+        for i, url in enumerate(contact.apprise):
+            if not isinstance(url, str):
+                continue  # a secret: checked when it is resolved, at send (playbooks/guard.py)
+            owner = found.owner(url_keys(url))
+            if owner is not None:
+                problems.append(f"contacts.{key}.apprise[{i}]: this URL sends to an address of "
+                                f"{side(config, owner)}; alerts must never go there")
+    return problems
+
+
+def secret_destinations(config: Config, secrets: Mapping[str, str]) -> list[str]:
+    """Apprise URLs given as secrets, checked once resolved; the URL is never repeated."""
+    found = watched(config)
+    problems = []
+    for key, contact in config.contacts.items():
+        for i, entry in enumerate(contact.apprise):
+            url = secrets.get(f"contacts.{key}.apprise[{i}]")
+            if isinstance(entry, str) or url is None:
+                continue
+            owner = found.owner(url_keys(url))
+            if owner is not None:
+                problems.append(f"contacts.{key}.apprise[{i}]: the URL in this secret sends to "
+                                f"an address of {side(config, owner)}; alerts must never go "
+                                "there")
+    return problems
+
+
+def _named_person_number(config: Config, number: str) -> bool:
+    """Reported by _watched_addresses already (with its own wording)."""
+    return any(p.signal and p.signal.number and keys(number) & keys(p.signal.number)
+               for p in config.people.values())
+
+
 CHECKS: tuple[Callable[[Config], list[str]], ...] = (
     _check_watcher, _check_codes, _check_playbooks, _check_contacts, _check_connectors,
-    _check_reach,
+    _check_reach, _check_destinations,
 )

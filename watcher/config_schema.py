@@ -98,6 +98,8 @@ class Person(_Strict):
     telegram: TelegramPerson | None = None
     signal: SignalPerson | None = None
     bluesky: BlueskyPerson | None = None
+    # Other addresses of the person (e-mail, phone numbers): nothing is ever sent there.
+    addresses: list[str] = Field(default_factory=list)
 
 
 class TelegramContact(_Strict):

@@ -118,6 +118,7 @@ class Engine:
             return Outcome(entry, duplicate=True)
         event, live, failures = entry
         self.store.mark_seen(event, now)
+        self.store.record_places(event, now)  # i13-guard: never send where they were seen
         self.store.feed_event(event.feed_name, now)
         self.checkins.observe(event)
         incidents: list[int] = []

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from playbooks.channels import Channel
+from playbooks.guard import Guard
 from watcher.config import Config, addresses
 from watcher.store import Store, StoreError, ts
 
@@ -34,13 +35,16 @@ def writable(store: Store, now: datetime) -> bool:
     return True
 
 
-async def tell_everyone(config: Config, channels: Mapping[str, Channel], text: str) -> int:
-    """Send straight through the channels, bypassing the outbox; return how many arrived."""
+async def tell_everyone(config: Config, channels: Mapping[str, Channel], text: str,
+                        guard: Guard | None = None) -> int:
+    """Send straight through the channels, bypassing the outbox (but never the guard, which
+    falls back to the places it last read); return how many arrived."""
+    guard = guard or Guard(config)
     sent = 0
     for contact in config.contacts:
         for channel_name, address in addresses(config, contact):
             channel = channels.get(channel_name)
-            if channel is None:
+            if channel is None or guard.refusal(channel_name, contact, address) is not None:
                 continue
             with contextlib.suppress(Exception):  # any channel that still works will do
                 await asyncio.wait_for(channel.send(contact, address, text), 30)

@@ -89,6 +89,10 @@ class Event:
     edited: bool = False
     removed: bool = False
     feed: str = ""
+    # Where the person was seen: the chat, group or address the event happened in, as the
+    # platform's send address (a Telegram chat id, a Signal group id or their own number).
+    # Kept in the store: nothing is ever sent to a place where a watched person has been.
+    places: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

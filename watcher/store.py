@@ -79,6 +79,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE image_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # i13-guard: every chat, group and address where a watched person has been seen, so
+    # that nothing is ever sent there (playbooks/guard.py); kept for good, never purged.
+    """
+    CREATE TABLE places (platform TEXT NOT NULL, place TEXT NOT NULL, person TEXT NOT NULL,
+                         first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+                         PRIMARY KEY (platform, place, person));
+    """,
 )
 
 
@@ -208,6 +215,25 @@ class Store:
             "updated_at = excluded.updated_at",
             (feed, value, ts(now)),
         )
+
+    # -- places where watched people were seen (never sent to) ------------------------
+
+    def record_places(self, event: Event, now: datetime) -> None:
+        """Remember where the event's person was seen, in the caller's transaction."""
+        for place in event.places:
+            self.add_place(event.platform, place, event.person, now)
+
+    def add_place(self, platform: str, place: str, person: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO places (platform, place, person, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(platform, place, person) "
+            "DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)",
+            (platform, place, person, ts(now), ts(now)))
+
+    def places(self) -> list[tuple[str, str, str]]:
+        """Every (platform, place, person) a watched person was seen in."""
+        rows = self.conn.execute("SELECT platform, place, person FROM places").fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     # -- incidents and runs ----------------------------------------------------------
 

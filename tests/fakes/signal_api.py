@@ -29,7 +29,8 @@ from aiohttp import WSMsgType, web
 
 Mode = Literal["normal", "native", "json-rpc"]
 ReplyShape = Literal["0.100", "list"]
-ROUTES = ("about", "health", "receive", "attachments", "attachment", "delete_attachment", "send")
+ROUTES = ("about", "health", "receive", "attachments", "attachment", "delete_attachment", "send",
+          "groups")
 NO_ATTACHMENT = "No attachment with that name found"
 _BODY = web.RequestKey("json_body", object)
 
@@ -244,6 +245,7 @@ class FakeSignalApi:
         self.injected: list[Injected] = []
         self.attachments: dict[str, bytes] = {}
         self.recipient_errors: dict[str, str] = {}
+        self.groups: list[dict[str, Any]] = []  # GroupEntry objects, as GET /v1/groups lists
         self._pending: list[Injected] = []
         self._faults: dict[str, list[Fault]] = {r: [] for r in ROUTES}
         self._listeners: list[_Listener] = []
@@ -267,6 +269,7 @@ class FakeSignalApi:
         r.add_get("/v1/attachments/{id}", self._get_attachment, name="attachment")
         r.add_delete("/v1/attachments/{id}", self._delete_attachment, name="delete_attachment")
         r.add_post("/v2/send", self._send, name="send")
+        r.add_get("/v1/groups/{number}", self._groups, name="groups")
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -499,6 +502,9 @@ class FakeSignalApi:
             pumper.cancel()
             self._notify()
         return ws
+
+    async def _groups(self, request: web.Request) -> web.Response:
+        return web.json_response(self.groups)
 
     async def _list_attachments(self, request: web.Request) -> web.Response:
         return web.json_response(sorted(self.attachments))
