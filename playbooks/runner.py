@@ -78,9 +78,11 @@ class PlaybookRunner:
 
     def _wait(self, run: Run, step: WaitAckStep, now: datetime) -> None:
         if not run.waiting:
+            # The wait began when the step before it was done (its due_at), not now: a crash
+            # or a slow restart between the two must not push the escalation back.
             self.store.update_run(run.incident_id, step=run.step,
-                                  due_at=now + parse_duration(step.wait_ack), waiting=True,
-                                  repeats=run.repeats)
+                                  due_at=run.due_at + parse_duration(step.wait_ack),
+                                  waiting=True, repeats=run.repeats)
             return
         repeats = dict(run.repeats)
         done = repeats.get(str(run.step), 0)
