@@ -31,7 +31,9 @@ MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_po
                  "business_message", "edited_business_message")
 # Sent explicitly on every getUpdates: without a list Telegram keeps the previous setting,
 # whose default leaves out message_reaction (a reaction code would never fire).
-ALLOWED_UPDATES = (*MESSAGE_KINDS, "message_reaction", "callback_query", "business_connection")
+# my_chat_member: the moment the bot is removed, banned or demoted in a watched chat.
+ALLOWED_UPDATES = (*MESSAGE_KINDS, "message_reaction", "callback_query", "business_connection",
+                   "my_chat_member")
 _ACK_DATA = re.compile(r"ack:(\d{1,12})")
 
 
