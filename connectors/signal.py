@@ -115,21 +115,37 @@ class SignalConnector:
 
     def _fatal(self, exc: SignalError) -> ConnectorError:
         """A failure a person must fix, with what to do."""
-        number, text = self.section.number, exc.message
-        if "not registered" in text.lower():
-            why = (f"the account {number} is not registered or linked on the service; link "
-                   f"it ({self.url}/v1/qrcodelink?device_name=watcher) or register it, or fix "
-                   "[connectors.signal] number")
-        elif exc.status == 404:
+        text = exc.message
+        if "not registered" in text.lower() or "authorization failed" in text.lower():
+            # The service's text names the number: not repeated (it would reach the logs).
+            return ConnectorError(self._lost_account(text), permanent=True)
+        if exc.status == 404:
             why = "this does not look like signal-cli-rest-api; check [connectors.signal] url"
         elif exc.status in (401, 403):
-            why = "access was refused; check what stands in front of the service"
+            why = ("the watcher was refused access (HTTP 401/403): whatever stands in front of "
+                   "the service (a reverse proxy, an API key) no longer lets it in; nothing is "
+                   "watched on Signal until that is fixed")
         elif " mode" in text:
             why = 'the service changed mode; set [connectors.signal] mode = "auto"'
         else:
             why = "see docs/signal.md"
         return ConnectorError(f"signal-cli-rest-api at {self.url}: {text}: {why}",
                               permanent=True)
+
+    def _lost_account(self, text: str) -> str:
+        """The account was unregistered, its linked device removed, or the number registered
+        elsewhere: nothing can be read until a person links it again. (The number itself is
+        not repeated: it would reach the logs.)"""
+        how = ("Signal refused its login: the linked device was removed from the phone, or "
+               "the number was registered on another device" if "authorization" in
+               text.lower() else "it is not registered or linked on the service")
+        return (f"the Signal account in [connectors.signal] number cannot be used ({how}): "
+                "nothing is watched on Signal and no alert goes out there. What to do: link "
+                f"the service again ({self.url}/v1/qrcodelink?device_name=watcher, then scan "
+                "it in Signal on the phone: Settings, Linked devices) or register the number "
+                "again; check [connectors.signal] number. Talk to the survivor safely first: "
+                "whoever removed the device may have noticed it. A code sent before it is "
+                "linked again may never reach the watcher")
 
     def _warn_unmatchable(self) -> None:
         for key, person in self.config.people.items():

@@ -244,6 +244,7 @@ class FakeSignalApi:
         self.injected: list[Injected] = []
         self.attachments: dict[str, bytes] = {}
         self.recipient_errors: dict[str, str] = {}
+        self.lost: str | None = None  # why the account is unusable (see lose_account)
         self._pending: list[Injected] = []
         self._faults: dict[str, list[Fault]] = {r: [] for r in ROUTES}
         self._listeners: list[_Listener] = []
@@ -316,6 +317,28 @@ class FakeSignalApi:
             raise ValueError(f"unknown route {route!r}; one of {ROUTES}")
         f = Fault(status, hang, drop, error, list(challenge_tokens), retry_after)
         self._faults[route].extend(f for _ in range(times))
+
+    def lose_account(self, how: str = "unregistered") -> None:
+        """The account stops working, as signal-cli reports it through the REST API (400
+        with an error text): "unregistered" (the number was unregistered, or signal-cli
+        marked it so after Signal refused it) or "unlinked" (the phone removed this linked
+        device, or the number was registered elsewhere: Signal answers 401 to signal-cli).
+        Receiving and sending fail until ``restore_account``; messages wait meanwhile."""
+        if how not in ("unregistered", "unlinked"):
+            raise ValueError(f"unknown way to lose the account {how!r}")
+        self.lost = how
+
+    def restore_account(self) -> None:
+        self.lost = None
+        self._notify()
+
+    def _account_error(self) -> web.Response | None:
+        if self.lost == "unregistered":
+            return self._error(400, f"User {self.number} is not registered.")
+        if self.lost == "unlinked":
+            return self._error(400, f"Error while checking account {self.number}: [401] "
+                                    "Authorization failed!\n")
+        return None
 
     def fail_recipient(self, recipient: str, reason: str = "Unregistered user") -> None:
         self.recipient_errors[recipient] = reason
@@ -454,6 +477,8 @@ class FakeSignalApi:
                 return self._error(400, f"Couldn't process request - {key} needs to be numeric!")
         if request.match_info["number"] != self.number:
             return self._error(400, f"User {request.match_info['number']} is not registered.")
+        if (refused := self._account_error()) is not None:
+            return refused
         fetch = q.get("ignore_attachments", "false") != "true"
         if self.mode == "json-rpc":
             return await self._websocket(request, fetch)
@@ -525,6 +550,8 @@ class FakeSignalApi:
         if body["number"] != self.number:
             return self._error(400, f"User {body['number']} is not registered.",
                                account=body["number"])
+        if (refused := self._account_error()) is not None:
+            return refused
         for r in recipients:
             if not _valid_recipient(r):
                 return self._error(400, f"Invalid recipient {r!r}", account=self.number)
