@@ -35,6 +35,7 @@ from telegram.request import HTTPXRequest
 from connectors.base import ConnectorError, Sink
 from connectors.common import wait_or_stop
 from connectors.telegram_access import (
+    anonymous_problem,
     chat_name,
     membership_change,
     migrated_problem,
@@ -171,7 +172,22 @@ class TelegramConnector:
             return migrated_problem(chat_id, int(exc.new_chat_id), str(chat_id))
         except (BadRequest, Forbidden) as exc:
             return unreachable_problem(str(chat_id), describe(exc))
-        return status_problem(member.status, chat_name(chat, chat_id))
+        name = chat_name(chat, chat_id)
+        problem = status_problem(member.status, name)
+        if problem is None and chat.type != "channel":
+            problem = await self._anonymous_person(chat_id, name)
+        return problem
+
+    async def _anonymous_person(self, chat_id: int, name: str) -> str | None:
+        """A watched person who posts anonymously as an admin cannot be recognised there."""
+        for person, user_id in self.directory.user_ids.items():
+            try:
+                member = await self.bot.get_chat_member(chat_id, user_id)
+            except (BadRequest, Forbidden):
+                continue  # not in that chat (or unknown to Telegram): nothing to tell apart
+            if getattr(member, "is_anonymous", False):
+                return anonymous_problem(self.config.people[person].name, name)
+        return None
 
     def _set_access(self, chat_id: int, problem: str | None) -> None:
         """One place decides a watched chat's health: start, the re-check and updates."""

@@ -56,6 +56,17 @@ def migrated_problem(old: int, new: int, name: str) -> str:
             "is still an administrator there, and restart the watcher")
 
 
+def anonymous_problem(person: str, name: str) -> str:
+    """A watched person who is an anonymous admin: Telegram shows their posts as the group's
+    own (from @GroupAnonymousBot, sender_chat the group), like every other anonymous
+    admin's, so they cannot be attributed to them (docs/telegram.md)."""
+    return (f"{person} is an anonymous administrator in {name}: Telegram shows their messages "
+            "there as the group's own, the same as every other anonymous admin's, so the "
+            f"watcher cannot tell they are {person}'s and a code sent there will not fire. "
+            f"What to do: agree with {person}, safely, to turn off Remain anonymous in their "
+            "admin rights there, or to use their codes elsewhere")
+
+
 def membership_change(change: ChatMemberUpdated) -> tuple[int, str | None]:
     """The chat a my_chat_member update is about, and its problem (None: access is back)."""
     chat = change.chat

@@ -66,7 +66,9 @@ class Directory:
             return self.channels.get(message.chat.id)
         if message.from_user is not None and message.from_user.id in self.people:
             return self.people[message.from_user.id]
-        if message.sender_chat is not None:  # posted in a group "as" their channel
+        if message.sender_chat is not None and message.sender_chat.id != message.chat.id:
+            # Posted in a group "as" their channel. A sender_chat that is the group itself is
+            # an anonymous admin (from @GroupAnonymousBot): any of them, never attributed.
             return self.channels.get(message.sender_chat.id)
         return None
 

@@ -106,9 +106,11 @@ def populate(server: FakeTelegram) -> None:
 
 
 def make_config(tg: FakeTelegram, folder: Path, *, chats: tuple[int, ...] = (GROUP,),
-                interval: str = "15m", token: str | None = None, access: str = "5m") -> Config:
+                interval: str = "15m", token: str | None = None, access: str = "5m",
+                channels: tuple[int, ...] = (CHANNEL,)) -> Config:
     extra = (TELEGRAM_TOML.replace("URL", tg.url).replace("INTERVAL", interval)
              .replace("CHATS", str(list(chats)))
+             .replace(f"channels = [{CHANNEL}]", f"channels = {list(channels)}")
              + f'access_check_interval = "{access}"\n')
     return load(write_config(folder, extra=extra), environ={"TG_TOKEN": token or tg.token})
 
@@ -556,3 +558,26 @@ async def test_a_token_revoked_while_running_is_blind_at_once(
                          "a blind-watch alert")
         assert health_of(watch, "sam/telegram")["permanent"] == 1
         assert tg.token not in str(watch.store.health())
+
+
+ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                   "username": "GroupAnonymousBot"}
+
+
+async def test_anonymous_admin_posts_are_never_attributed_and_an_anonymous_survivor_is_told(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    """In a group, every anonymous admin's message comes from @GroupAnonymousBot with the
+    group as sender_chat: nothing tells whose it is. Even with the group wrongly listed as
+    one of Sam's channels, such a post fires nothing (another admin's words are not Sam's);
+    and Sam being an anonymous admin there is a blind spot the contacts are told of."""
+    tg.set_member(GROUP, SAM, "administrator", is_anonymous=True)
+    async with watching(tg, tmp_path, chats=(GROUP,), channels=(CHANNEL, GROUP)) as watch:
+        blind = await eventually(lambda: told(watch, "blind", "Sam is an anonymous "
+                                                              "administrator in Family"))
+        assert "Remain anonymous" in blind[0]["text"]
+        anonymous = tg.inject_message(GROUP, ANONYMOUS_ADMIN, CODE_TEXT,
+                                      sender_chat=tg.chats[GROUP])
+        tg.inject_message(CHANNEL, None, "pineapple express", kind="channel_post")
+        await tg.wait_confirmed(anonymous["update_id"], timeout=8)
+        [incident] = await eventually(watch.incidents, "the channel post's incident")
+        assert incident.code == "pineapple"
