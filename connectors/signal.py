@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -52,6 +53,18 @@ CLIENT_TIMEOUT = 20.0
 MAX_BATCH = 100  # envelopes per receive: bounds what one crash could have to replay
 ONCE_SECONDS = 2.0  # how long `watcher run --once` listens in json-rpc mode
 MAX_BACKOFF = 30.0
+# json-rpc mode: how often the account itself is checked (GET /v1/devices). An open
+# websocket says nothing about the account: once the phone unlinks this device the service
+# may simply go quiet. Normal mode needs no check: every receive fails at once.
+ACCOUNT_CHECK = 300.0
+
+
+def lost_account(text: str) -> bool:
+    """signal-cli's words for an account it can no longer use: unregistered ("User … is not
+    registered."), or refused by Signal ("[401]/[403] Authorization failed!": the linked
+    device was removed, or the number registered elsewhere)."""
+    low = text.lower()
+    return "not registered" in low or "authorization failed" in low
 
 
 def backoff(failures: int) -> float:
@@ -116,7 +129,7 @@ class SignalConnector:
     def _fatal(self, exc: SignalError) -> ConnectorError:
         """A failure a person must fix, with what to do."""
         text = exc.message
-        if "not registered" in text.lower() or "authorization failed" in text.lower():
+        if lost_account(text):
             # The service's text names the number: not repeated (it would reach the logs).
             return ConnectorError(self._lost_account(text), permanent=True)
         if exc.status == 404:
@@ -131,6 +144,9 @@ class SignalConnector:
             why = "see docs/signal.md"
         return ConnectorError(f"signal-cli-rest-api at {self.url}: {text}: {why}",
                               permanent=True)
+
+    def _lost_account_of(self, text: str, _person: str) -> str:
+        return self._lost_account(text)
 
     def _lost_account(self, text: str) -> str:
         """The account was unregistered, its linked device removed, or the number registered
@@ -335,7 +351,33 @@ class SignalConnector:
             "keeps nothing for an absent reader). Check the person's messages from that time "
             "by other means; normal mode avoids this (docs/signal.md)"))
 
+    async def _watch_account(self, stop: asyncio.Event) -> None:
+        lost = False
+        while not stop.is_set():
+            await wait_or_stop(stop, ACCOUNT_CHECK)
+            if stop.is_set():
+                return
+            try:
+                await self.client.devices()
+            except SignalError as exc:
+                if lost_account(exc.message):
+                    lost = True
+                    self._went_down(functools.partial(self._lost_account_of, exc.message),
+                                    permanent=True)
+                continue  # anything else: the websocket reports its own troubles
+            if lost:
+                lost = False
+                self._all_ok()
+
     async def _run_stream(self, stop: asyncio.Event) -> None:
+        checker = asyncio.create_task(self._watch_account(stop), name="signal-account")
+        try:
+            await self._stream_loop(stop)
+        finally:
+            checker.cancel()
+            await asyncio.gather(checker, return_exceptions=True)
+
+    async def _stream_loop(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             self._opened = False

@@ -109,6 +109,7 @@ class TelegramConnector:
         self._me: User | None = None
         self._offset: int | None = None
         self._healthy_chats: list[int] = []
+        self._access_news = 0  # counts membership updates and migrations (see _check_chats)
         self._down_since: float | None = None
         self._delay = BACKOFF_START
         self._tasks: set[asyncio.Task[None]] = set()
@@ -162,7 +163,11 @@ class TelegramConnector:
         a chat without them is a blind spot, reported, not a crash. Run at start and every
         access_check_interval (what no my_chat_member update announces: a deleted chat)."""
         for chat_id in self.directory.chats:
-            self._set_access(chat_id, await self._chat_problem(chat_id, me))
+            news = self._access_news
+            problem = await self._chat_problem(chat_id, me)
+            # An update that arrived while we asked is newer than our answer: it stands.
+            if news == self._access_news:
+                self._set_access(chat_id, problem)
 
     async def _chat_problem(self, chat_id: int, me: User) -> str | None:
         try:
@@ -207,6 +212,7 @@ class TelegramConnector:
         private is the sender's business)."""
         chat_id, problem = membership_change(change)
         if chat_id in self.directory.chats:
+            self._access_news += 1
             self._set_access(chat_id, problem)
 
     def _migrated(self, message: Message) -> bool:
@@ -216,6 +222,7 @@ class TelegramConnector:
         if new is None:
             return message.migrate_from_chat_id is not None
         if old in self.directory.chats:
+            self._access_news += 1
             self._set_access(old, migrated_problem(old, new, chat_name(message.chat, old)))
         return True
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import connectors.signal
 from connectors.signal import SignalConnector
 from tests.conftest import EXAMPLES, write_config
 from tests.conftest import eventually as until
@@ -46,7 +47,7 @@ STRANGER = make_contact("+15550000099", "Stranger")
 MUM_POST = 1_700_000_000_123  # the message of Mum's that Sam reacts to as a code
 PHRASE = "Ugh, the network went down at work again"
 FLOWER = (EXAMPLES / "photos" / "flower-as-posted.jpg").read_bytes()
-ALLOWED = {"about", "health", "receive", "attachment", "delete_attachment", "send"}
+ALLOWED = {"about", "health", "receive", "attachment", "delete_attachment", "send", "devices"}
 
 
 def signal_config(url: str, mode: str, account: str = ACCOUNT) -> str:
@@ -380,4 +381,23 @@ async def test_a_lost_account_is_blind_within_one_poll_and_restored(
                 "the watch restored", timeout=20)
     any_api.inject(text_message(SAM, PHRASE))
     await until(rig.incidents, "a code after the return")
+    await rig.stop()
+
+
+async def test_json_rpc_notices_a_lost_account_while_the_websocket_stays_open(
+        tmp_path: Path, rpc_api: FakeSignalApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In json-rpc mode an open websocket says nothing about the account: once the phone
+    unlinks the device the service may just go quiet. The periodic account check (GET
+    /v1/devices, read-only) finds it; the first check that works again restores it."""
+    monkeypatch.setattr(connectors.signal, "ACCOUNT_CHECK", 0.2)
+    rig = await running(tmp_path, rpc_api)
+    rpc_api.lose_account("unlinked")
+    blind = await until(lambda: [d for d in rig.app.store.deliveries()
+                                 if d["kind"] == "blind" and d["channel"] == "console"],
+                        "a blind-watch alert")
+    assert "linked device was removed" in blind[0]["text"]
+    assert rpc_api.listeners == 1  # the websocket never closed
+    rpc_api.restore_account()
+    await until(lambda: [d for d in rig.app.store.deliveries() if d["kind"] == "recovered"],
+                "the watch restored")
     await rig.stop()

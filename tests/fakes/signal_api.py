@@ -29,7 +29,8 @@ from aiohttp import WSMsgType, web
 
 Mode = Literal["normal", "native", "json-rpc"]
 ReplyShape = Literal["0.100", "list"]
-ROUTES = ("about", "health", "receive", "attachments", "attachment", "delete_attachment", "send")
+ROUTES = ("about", "health", "receive", "attachments", "attachment", "delete_attachment", "send",
+          "devices")
 NO_ATTACHMENT = "No attachment with that name found"
 _BODY = web.RequestKey("json_body", object)
 
@@ -264,6 +265,7 @@ class FakeSignalApi:
         r.add_get("/v1/about", self._about, name="about")
         r.add_get("/v1/health", self._health, name="health")
         r.add_get("/v1/receive/{number}", self._receive, name="receive")
+        r.add_get("/v1/devices/{number}", self._devices, name="devices")
         r.add_get("/v1/attachments", self._list_attachments, name="attachments")
         r.add_get("/v1/attachments/{id}", self._get_attachment, name="attachment")
         r.add_delete("/v1/attachments/{id}", self._delete_attachment, name="delete_attachment")
@@ -524,6 +526,19 @@ class FakeSignalApi:
             pumper.cancel()
             self._notify()
         return ws
+
+    async def _devices(self, request: web.Request) -> web.Response:
+        """GET /v1/devices/{number}: the account's devices (signal-cli listDevices)."""
+        if request.match_info["number"] != self.number:
+            return self._error(400, f"User {request.match_info['number']} is not registered.")
+        if (refused := self._account_error()) is not None:
+            return refused
+        seen = now_ms()
+        return web.json_response([
+            {"id": 1, "name": "", "creation_timestamp": seen - 86_400_000,
+             "last_seen_timestamp": seen},
+            {"id": 2, "name": "watcher", "creation_timestamp": seen - 3_600_000,
+             "last_seen_timestamp": seen}])
 
     async def _list_attachments(self, request: web.Request) -> web.Response:
         return web.json_response(sorted(self.attachments))
