@@ -55,6 +55,7 @@ class BlueskyConnector:
         self.recheck_failing: set[str] = set()  # people whose identity re-read fails
         self.problems: dict[str, str] = {}  # feeds failing now (for one "reading again" line)
         self.changed = asyncio.Event()  # the watched DIDs or PDSes moved: resubscribe
+        self.wake = asyncio.Event()  # an #account event: poll (getRepoStatus) now
         self.ingest = asyncio.Lock()  # poll and stream must not race on one record
         self.saved_at: dict[str, float] = {}
         self._sink: Sink | None = None
@@ -169,22 +170,42 @@ class BlueskyConnector:
             if who is None:
                 continue
             try:
-                count += await poller.poll(who)
+                count += await self._poll_person(poller, person, who)
             except PollError as exc:
                 self.failed(person, exc.message, exc.permanent)
                 continue
             self.ok(person)
         return count
 
+    async def _poll_person(self, poller: Poller, person: str, who: Identity) -> int:
+        """A move to another PDS looks, on the old one, like a deactivated or missing
+        account: before calling it lost, look the identity up again and follow a move."""
+        try:
+            return await poller.poll(who)
+        except PollError as exc:
+            if not exc.permanent:
+                raise
+            moved = await self.locate(person)
+            if moved is None or moved.pds == who.pds:
+                raise
+            return await poller.poll(moved)
+
     async def _poll_loop(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             started = loop.time()
+            self.wake.clear()
             await self.poll_all()
             wait = self.interval - (loop.time() - started)
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
+            if wait > 0 and not self.wake.is_set():
+                waiters = [asyncio.ensure_future(stop.wait()),
+                           asyncio.ensure_future(self.wake.wait())]
+                try:
+                    await asyncio.wait(waiters, timeout=wait,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
 
     # -- the Sink, as the poller sees it (serialised with the stream) -----------------------
 
@@ -236,8 +257,12 @@ class BlueskyConnector:
         who = next((w for w in self.identities.values() if w.did == change.did), None)
         if who is None:
             return None
-        if change.action == "identity":
-            self.checked.pop(who.person, None)  # re-read at the next poll
+        if change.action in ("identity", "account"):
+            # Re-read at the next poll; an account event (deactivated, taken down, back)
+            # brings that poll forward: getRepoStatus there decides, for both paths alike.
+            self.checked.pop(who.person, None)
+            if change.action == "account":
+                self.wake.set()
             return None
         wanted = (change.action == "create" and change.collection in LISTED) or (
             change.action == "update" and change.collection == POST) or (

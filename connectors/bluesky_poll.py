@@ -38,6 +38,29 @@ PAGE = 100
 # the posts of this round are already in.
 ORDER = (POST, PROFILE, LIKE, REPOST, FOLLOW)
 GONE = {"RepoNotFound", "RepoDeactivated", "RepoTakendown", "RepoSuspended"}
+# getRepoStatus statuses that pass by themselves (the PDS is catching up or slowing us).
+PASSING = {"desynchronized", "throttled"}
+ACCOUNT_GONE = {
+    "deactivated": "was deactivated (by its owner, or on the old PDS after a move to "
+                   "another one; a move is followed by itself within a poll)",
+    "takendown": "was taken down by its PDS's moderators",
+    "suspended": "was suspended (for a time) by its PDS's moderators",
+    "deleted": "was deleted",
+}
+
+
+def inactive_problem(status: str | None) -> PollError:
+    """What an inactive account means for the watch, and what to do (getRepoStatus, or an
+    #account event on the stream)."""
+    name = status or "inactive"
+    if name in PASSING:
+        return PollError(f"the PDS reports the account as {name}; retrying")
+    what = ACCOUNT_GONE.get(name, f"is inactive ({name})")
+    return PollError(f"the survivor's Bluesky account {what}: nothing it posts, likes or "
+                     "follows can be seen. What to do: check with the survivor, safely, "
+                     "whether they did this; if they moved to a new account, put its handle "
+                     "or DID in people.*.bluesky. The watch is restored by itself if the "
+                     "account comes back", permanent=True)
 NO_PROFILE = ""  # the profile cursor while the account has no profile record
 
 
@@ -70,6 +93,7 @@ class Poller:
 
     async def poll(self, who: Identity) -> int:
         """Read everything new of one person; raise PollError on the first failure."""
+        await self._check_status(who)
         count = 0
         for collection in ORDER:
             try:
@@ -86,6 +110,29 @@ class Poller:
             except (BlobUnavailable, IdentityError) as exc:
                 raise PollError(f"cannot finish reading {who.did} ({exc}); retrying") from None
         return count
+
+    async def _check_status(self, who: Identity) -> None:
+        """getRepoStatus first: a deactivated or taken-down account answers listRecords
+        with a bare "Could not find repo" (InvalidRequest), indistinguishable from a
+        passing fault; its status says what happened, within one poll."""
+        client = self.resolver.client(who.pds)
+        try:
+            status = await client.com.atproto.sync.get_repo_status({"did": who.did})
+        except BadRequestError as exc:
+            if xrpc_error(exc) == "RepoNotFound":  # deleted here, or moved away
+                raise PollError("the survivor's Bluesky account is not on its PDS any more "
+                                "(deleted, or moved and not yet found elsewhere). What to do: "
+                                "check with the survivor, safely; if they moved to a new "
+                                "account, put its handle or DID in people.*.bluesky",
+                                permanent=True) from None
+            raise self._refused(who, exc) from None
+        except RequestErrorBase as exc:
+            if xrpc_error(exc) in ("404", "501", "MethodNotImplemented"):
+                return  # an older PDS: listRecords' own errors still tell
+            raise PollError(f"cannot read {who.did} from its PDS {who.pds} "
+                            f"({xrpc_error(exc)}); retrying") from None
+        if not status.active:
+            raise inactive_problem(status.status)
 
     def _refused(self, who: Identity, exc: BadRequestError) -> PollError:
         name = xrpc_error(exc)

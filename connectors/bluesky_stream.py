@@ -42,7 +42,7 @@ class Change:
     """One record operation in a watched repository, or an identity change (collection "")."""
 
     did: str
-    action: str  # create | update | delete | identity
+    action: str  # create | update | delete | identity | account (status changed)
     collection: str = ""
     rkey: str = ""
     cid: str | None = None
@@ -152,7 +152,7 @@ class Jetstream(Reconnecting):
                             commit.get("cid"), commit.get("record"))
             await self.apply([change], position)
         elif kind in ("identity", "account"):
-            await self.apply([Change(did, "identity")], position)
+            await self.apply([Change(did, kind)], position)
 
 
 class Firehose(Reconnecting):
@@ -214,8 +214,10 @@ class Firehose(Reconnecting):
         if did not in self.dids:
             return []
         repos = models.ComAtprotoSyncSubscribeRepos
-        if isinstance(message, repos.Identity | repos.Account):
+        if isinstance(message, repos.Identity):
             return [Change(did, "identity")]  # a new handle or PDS: re-check now
+        if isinstance(message, repos.Account):
+            return [Change(did, "account")]  # deactivated, taken down, back: check now
         if not isinstance(message, repos.Commit):
             return []
         blocks = CAR.from_bytes(message.blocks).blocks

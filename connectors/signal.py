@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -54,6 +55,18 @@ CLIENT_TIMEOUT = 20.0
 MAX_BATCH = 100  # envelopes per receive: bounds what one crash could have to replay
 ONCE_SECONDS = 2.0  # how long `watcher run --once` listens in json-rpc mode
 MAX_BACKOFF = 30.0
+# json-rpc mode: how often the account itself is checked (GET /v1/devices). An open
+# websocket says nothing about the account: once the phone unlinks this device the service
+# may simply go quiet. Normal mode needs no check: every receive fails at once.
+ACCOUNT_CHECK = 300.0
+
+
+def lost_account(text: str) -> bool:
+    """signal-cli's words for an account it can no longer use: unregistered ("User … is not
+    registered."), or refused by Signal ("[401]/[403] Authorization failed!": the linked
+    device was removed, or the number registered elsewhere)."""
+    low = text.lower()
+    return "not registered" in low or "authorization failed" in low
 
 
 def backoff(failures: int) -> float:
@@ -118,21 +131,40 @@ class SignalConnector:
 
     def _fatal(self, exc: SignalError) -> ConnectorError:
         """A failure a person must fix, with what to do."""
-        number, text = self.section.number, exc.message
-        if "not registered" in text.lower():
-            why = (f"the account {number} is not registered or linked on the service; link "
-                   f"it ({self.url}/v1/qrcodelink?device_name=watcher) or register it, or fix "
-                   "[connectors.signal] number")
-        elif exc.status == 404:
+        text = exc.message
+        if lost_account(text):
+            # The service's text names the number: not repeated (it would reach the logs).
+            return ConnectorError(self._lost_account(text), permanent=True)
+        if exc.status == 404:
             why = "this does not look like signal-cli-rest-api; check [connectors.signal] url"
         elif exc.status in (401, 403):
-            why = "access was refused; check what stands in front of the service"
+            why = ("the watcher was refused access (HTTP 401/403): whatever stands in front of "
+                   "the service (a reverse proxy, an API key) no longer lets it in; nothing is "
+                   "watched on Signal until that is fixed")
         elif " mode" in text:
             why = 'the service changed mode; set [connectors.signal] mode = "auto"'
         else:
             why = "see docs/signal.md"
         return ConnectorError(f"signal-cli-rest-api at {self.url}: {text}: {why}",
                               permanent=True)
+
+    def _lost_account_of(self, text: str, _person: str) -> str:
+        return self._lost_account(text)
+
+    def _lost_account(self, text: str) -> str:
+        """The account was unregistered, its linked device removed, or the number registered
+        elsewhere: nothing can be read until a person links it again. (The number itself is
+        not repeated: it would reach the logs.)"""
+        how = ("Signal refused its login: the linked device was removed from the phone, or "
+               "the number was registered on another device" if "authorization" in
+               text.lower() else "it is not registered or linked on the service")
+        return (f"the Signal account in [connectors.signal] number cannot be used ({how}): "
+                "nothing is watched on Signal and no alert goes out there. What to do: link "
+                f"the service again ({self.url}/v1/qrcodelink?device_name=watcher, then scan "
+                "it in Signal on the phone: Settings, Linked devices) or register the number "
+                "again; check [connectors.signal] number. Talk to the survivor safely first: "
+                "whoever removed the device may have noticed it. A code sent before it is "
+                "linked again may never reach the watcher")
 
     def _warn_unmatchable(self) -> None:
         for key, person in self.config.people.items():
@@ -355,7 +387,33 @@ class SignalConnector:
             "keeps nothing for an absent reader). Check the person's messages from that time "
             "by other means; normal mode avoids this (docs/signal.md)"))
 
+    async def _watch_account(self, stop: asyncio.Event) -> None:
+        lost = False
+        while not stop.is_set():
+            await wait_or_stop(stop, ACCOUNT_CHECK)
+            if stop.is_set():
+                return
+            try:
+                await self.client.devices()
+            except SignalError as exc:
+                if lost_account(exc.message):
+                    lost = True
+                    self._went_down(functools.partial(self._lost_account_of, exc.message),
+                                    permanent=True)
+                continue  # anything else: the websocket reports its own troubles
+            if lost:
+                lost = False
+                self._all_ok()
+
     async def _run_stream(self, stop: asyncio.Event) -> None:
+        checker = asyncio.create_task(self._watch_account(stop), name="signal-account")
+        try:
+            await self._stream_loop(stop)
+        finally:
+            checker.cancel()
+            await asyncio.gather(checker, return_exceptions=True)
+
+    async def _stream_loop(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             self._opened = False

@@ -199,6 +199,15 @@ class SignalClient:
             raise SignalError(f"about: unknown mode {mode!r}", permanent=True)
         return str(mode)
 
+    async def devices(self) -> list[dict[str, Any]]:
+        """The account's linked devices (read-only; asks Signal's servers, so it fails
+        with "Authorization failed" once this device was unlinked)."""
+        data = _json(await self._request("GET", f"/v1/devices/{self._account}", "devices"),
+                     "devices")
+        if not isinstance(data, list):
+            raise SignalError(f"devices: unexpected reply {data!r:.200}", permanent=True)
+        return [d for d in data if isinstance(d, dict)]
+
     def _receive_params(self, ignore_attachments: bool) -> dict[str, str]:
         return {"ignore_attachments": "true" if ignore_attachments else "false",
                 "ignore_stories": "true", "send_read_receipts": "false"}

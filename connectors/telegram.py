@@ -13,16 +13,16 @@ else (strangers, watched chats, the survivor) ever gets an answer or a button an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import Bot, Update, User
+from telegram import Bot, ChatMemberUpdated, Message, Update, User
 from telegram.error import (
     BadRequest,
+    ChatMigrated,
     Conflict,
     EndPointNotFound,
     Forbidden,
@@ -34,6 +34,14 @@ from telegram.request import HTTPXRequest
 
 from connectors.base import ConnectorError, Sink
 from connectors.common import wait_or_stop
+from connectors.telegram_access import (
+    anonymous_problem,
+    chat_name,
+    membership_change,
+    migrated_problem,
+    status_problem,
+    unreachable_problem,
+)
 from connectors.telegram_media import NO_PHOTO, MediaFetcher
 from connectors.telegram_raw import MALFORMED, read_one_by_one
 from connectors.telegram_safety import TOKEN_REFUSED, describe, guard_logs, retry_seconds
@@ -101,6 +109,7 @@ class TelegramConnector:
         self._me: User | None = None
         self._offset: int | None = None
         self._healthy_chats: list[int] = []
+        self._access_news = 0  # counts membership updates and migrations (see _check_chats)
         self._down_since: float | None = None
         self._delay = BACKOFF_START
         self._tasks: set[asyncio.Task[None]] = set()
@@ -151,44 +160,84 @@ class TelegramConnector:
 
     async def _check_chats(self, me: User) -> None:
         """Admin rights are needed to see reactions (and, with privacy mode on, messages):
-        a chat without them is a blind spot, reported, not a crash."""
-        self._healthy_chats = []
+        a chat without them is a blind spot, reported, not a crash. Run at start and every
+        access_check_interval (what no my_chat_member update announces: a deleted chat)."""
         for chat_id in self.directory.chats:
+            news = self._access_news
             problem = await self._chat_problem(chat_id, me)
-            if problem is None:
-                self._healthy_chats.append(chat_id)
-                self.sink.feed_ok(chat_feed(chat_id))
-            else:
-                log.warning("blind spot in watched chat %s", chat_id)
-                self.sink.feed_failed(chat_feed(chat_id), problem, permanent=True)
+            # An update that arrived while we asked is newer than our answer: it stands.
+            if news == self._access_news:
+                self._set_access(chat_id, problem)
 
     async def _chat_problem(self, chat_id: int, me: User) -> str | None:
         try:
             chat = await self.bot.get_chat(chat_id)
             member = await self.bot.get_chat_member(chat_id, me.id)
+        except ChatMigrated as exc:
+            return migrated_problem(chat_id, int(exc.new_chat_id), str(chat_id))
         except (BadRequest, Forbidden) as exc:
-            return (f"the bot cannot see chat {chat_id} ({describe(exc)}): add the bot to it "
-                    "as an administrator, or remove the id from connectors.telegram.chats / "
-                    "people.*.telegram.channels")
-        if member.status in ("administrator", "creator"):
-            return None
-        title = chat.title or chat.username or str(chat_id)
-        return (f"the bot is not an admin in {title} ({chat_id}), so it cannot see reactions "
-                "there (nor any message, if privacy mode is on): in that chat open Manage / "
-                "Administrators, add the bot as administrator (it needs no rights), then "
-                "restart the watcher")
+            return unreachable_problem(str(chat_id), describe(exc))
+        name = chat_name(chat, chat_id)
+        problem = status_problem(member.status, name)
+        if problem is None and chat.type != "channel":
+            problem = await self._anonymous_person(chat_id, name)
+        return problem
+
+    async def _anonymous_person(self, chat_id: int, name: str) -> str | None:
+        """A watched person who posts anonymously as an admin cannot be recognised there."""
+        for person, user_id in self.directory.user_ids.items():
+            try:
+                member = await self.bot.get_chat_member(chat_id, user_id)
+            except (BadRequest, Forbidden):
+                continue  # not in that chat (or unknown to Telegram): nothing to tell apart
+            if getattr(member, "is_anonymous", False):
+                return anonymous_problem(self.config.people[person].name, name)
+        return None
+
+    def _set_access(self, chat_id: int, problem: str | None) -> None:
+        """One place decides a watched chat's health: start, the re-check and updates."""
+        if problem is None:
+            if chat_id not in self._healthy_chats:
+                self._healthy_chats.append(chat_id)
+            self.sink.feed_ok(chat_feed(chat_id))
+            return
+        if chat_id in self._healthy_chats:
+            self._healthy_chats.remove(chat_id)
+        log.warning("the bot cannot fully see a watched chat (details go to the contacts)")
+        self.sink.feed_failed(chat_feed(chat_id), problem, permanent=True)
+
+    def _membership(self, change: ChatMemberUpdated) -> None:
+        """Telegram tells the bot at once when it is removed, banned, demoted, restricted
+        or made admin again; only watched chats matter (a contact blocking the bot in
+        private is the sender's business)."""
+        chat_id, problem = membership_change(change)
+        if chat_id in self.directory.chats:
+            self._access_news += 1
+            self._set_access(chat_id, problem)
+
+    def _migrated(self, message: Message) -> bool:
+        """A service message of a group upgrade (either side): never an event. On the old,
+        watched id, the contacts are told the new id."""
+        new, old = message.migrate_to_chat_id, message.chat.id
+        if new is None:
+            return message.migrate_from_chat_id is not None
+        if old in self.directory.chats:
+            self._access_news += 1
+            self._set_access(old, migrated_problem(old, new, chat_name(message.chat, old)))
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        profiles = asyncio.create_task(self._watch_profiles(stop), name="telegram-profiles")
+        side = [asyncio.create_task(self._watch_profiles(stop), name="telegram-profiles"),
+                asyncio.create_task(self._watch_access(stop), name="telegram-access")]
         try:
             while not stop.is_set():
                 wait = await self._poll_round(stop)
                 if wait is not None:
                     await wait_or_stop(stop, wait)
         finally:
-            profiles.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await profiles
+            for task in side:
+                task.cancel()
+            await asyncio.gather(*side, return_exceptions=True)
 
     async def _poll_round(self, stop: asyncio.Event) -> float | None:
         """One long poll and its updates. None when it worked, else the seconds to wait
@@ -329,6 +378,11 @@ class TelegramConnector:
         return 0
 
     async def _events(self, update: Update) -> list[Event]:
+        if update.my_chat_member is not None:
+            self._membership(update.my_chat_member)
+            return []
+        if update.message is not None and self._migrated(update.message):
+            return []
         if update.message_reaction is not None:
             person = self.directory.reactor(update.message_reaction)
             return reaction_events(update.message_reaction, person) if person else []
@@ -390,6 +444,28 @@ class TelegramConnector:
                                                  or None)
         except TelegramError as exc:
             log.warning("answering a button press failed: %s", describe(exc))
+
+    # -- access -------------------------------------------------------------------------
+
+    async def _watch_access(self, stop: asyncio.Event) -> None:
+        """Re-check the bot's rights in every watched chat (start did the first check)."""
+        interval = parse_duration(self.section.access_check_interval).total_seconds()
+        failing = False
+        while not stop.is_set():
+            await wait_or_stop(stop, max(interval, 1.0))
+            if stop.is_set() or self._me is None:
+                return
+            try:
+                await self._check_chats(self._me)
+                failing = False
+            except (InvalidToken, EndPointNotFound):
+                return  # the update loop reports a refused token
+            except TelegramError as exc:
+                if not failing:  # once per outage; the update loop reports the feeds
+                    log.warning("rights re-check failed: %s", describe(exc))
+                failing = True
+            except Exception:  # a bug here must not end the message watch
+                log.exception("rights re-check crashed")
 
     # -- profile photos ---------------------------------------------------------------
 

@@ -24,8 +24,10 @@ GUARDED_LOGGERS = ("httpx", "telegram", "telegram.Bot", "telegram.request",
 # PTB templates that carry a payload: only the part before the payload is kept.
 _PAYLOAD = re.compile(r"(with parameters|with return value|Received data was|invalid JSON data)"
                       r".*", re.S)
-TOKEN_REFUSED = ("the Telegram token was refused: create a new one with @BotFather and update "
-                 "connectors.telegram.token")
+TOKEN_REFUSED = ("the bot token was revoked (Telegram answers 401 Unauthorized; or it is "
+                 "mistyped): nothing is watched on Telegram and no alert goes out there. "
+                 "What to do: create a new token with @BotFather (/mybots, API Token), put "
+                 "it in connectors.telegram.token and restart the watcher")
 _TOKEN_SHAPE = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
 
 

@@ -31,7 +31,9 @@ MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_po
                  "business_message", "edited_business_message")
 # Sent explicitly on every getUpdates: without a list Telegram keeps the previous setting,
 # whose default leaves out message_reaction (a reaction code would never fire).
-ALLOWED_UPDATES = (*MESSAGE_KINDS, "message_reaction", "callback_query", "business_connection")
+# my_chat_member: the moment the bot is removed, banned or demoted in a watched chat.
+ALLOWED_UPDATES = (*MESSAGE_KINDS, "message_reaction", "callback_query", "business_connection",
+                   "my_chat_member")
 _ACK_DATA = re.compile(r"ack:(\d{1,12})")
 
 
@@ -64,7 +66,9 @@ class Directory:
             return self.channels.get(message.chat.id)
         if message.from_user is not None and message.from_user.id in self.people:
             return self.people[message.from_user.id]
-        if message.sender_chat is not None:  # posted in a group "as" their channel
+        if message.sender_chat is not None and message.sender_chat.id != message.chat.id:
+            # Posted in a group "as" their channel. A sender_chat that is the group itself is
+            # an anonymous admin (from @GroupAnonymousBot): any of them, never attributed.
             return self.channels.get(message.sender_chat.id)
         return None
 

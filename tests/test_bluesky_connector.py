@@ -342,3 +342,51 @@ async def test_a_connection_dropped_mid_request_is_an_outage_not_a_crash() -> No
         await resolver.aclose()
         server.close()
         await server.wait_closed()
+
+
+# ----------------------------------------------------------------------------- lost access
+
+
+def told(rig: Rig, kind: str, words: str = "") -> list[dict[str, Any]]:
+    return [d for d in rig.app.store.deliveries() if d["kind"] == kind and words in d["text"]]
+
+
+async def test_a_deactivated_account_is_blind_within_one_poll_then_restored(
+        tmp_path: Path, pds: LocalPds) -> None:  # noqa: F811
+    """The real PDS answers listRecords of a deactivated account with a bare InvalidRequest;
+    getRepoStatus says what happened: the contacts hear at once (no stale_after grace),
+    and when the survivor reactivates, the watch is restored and a code is seen."""
+    people = await asyncio.to_thread(make_people, pds)
+    rig = Rig(tmp_path, bluesky_config(people))
+    try:
+        await rig.watching(people.sam_did)
+        await asyncio.to_thread(people.sam.com.atproto.server.deactivate_account, {})
+        blind = await until(lambda: told(rig, "blind", "account was deactivated"))
+        assert {d["contact"] for d in blind} == {"alex", "jo"}
+        assert rig.health()["permanent"] == 1 and people.sam_did not in blind[0]["text"]
+        await asyncio.to_thread(people.sam.com.atproto.server.activate_account)
+        await until(lambda: told(rig, "recovered"), "the watch restored")
+        await people.post(PHRASE)
+        await until(rig.codes)
+    finally:
+        await rig.stop()
+
+
+@pytest.mark.parametrize("stream", ["jetstream", "firehose"])
+async def test_a_takedown_reaches_the_contacts_through_the_account_event(
+        tmp_path: Path, pds: LocalPds, stream: str) -> None:  # noqa: F811
+    """Polling hourly, the #account event on the stream (Jetstream kind "account", firehose
+    #account) brings the check forward: a takedown is told at once, specifically."""
+    people = await asyncio.to_thread(make_people, pds)
+    async with FakeJetstream(pds.ws_url) as jet:
+        rig = Rig(tmp_path, bluesky_config(people, stream, "1h", jet.url))
+        try:
+            await rig.watching(people.sam_did)
+            await people.post("hello")  # polling hourly: only the stream can bring it
+            await until(rig.event_keys, "the stream connected")
+            await asyncio.to_thread(pds.takedown, people.sam_did)
+            await until(lambda: told(rig, "blind", "taken down by its PDS's moderators"))
+            await asyncio.to_thread(pds.takedown, people.sam_did, False)
+            await until(lambda: told(rig, "recovered"), "the watch restored")
+        finally:
+            await rig.stop()

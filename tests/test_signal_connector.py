@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import connectors.signal
 from connectors.signal import SignalConnector
 from tests.conftest import EXAMPLES, write_config
 from tests.conftest import eventually as until
@@ -46,7 +47,7 @@ STRANGER = make_contact("+15550000099", "Stranger")
 MUM_POST = 1_700_000_000_123  # the message of Mum's that Sam reacts to as a code
 PHRASE = "Ugh, the network went down at work again"
 FLOWER = (EXAMPLES / "photos" / "flower-as-posted.jpg").read_bytes()
-ALLOWED = {"about", "health", "receive", "attachment", "delete_attachment", "send"}
+ALLOWED = {"about", "health", "receive", "attachment", "delete_attachment", "send", "devices"}
 
 
 def signal_config(url: str, mode: str, account: str = ACCOUNT) -> str:
@@ -352,3 +353,51 @@ async def test_wrong_mode_is_refused(tmp_path: Path, api: FakeSignalApi) -> None
     assert 'mode = "json-rpc"' in rig.health("sam/signal")["detail"]
     assert api.receive_params() == []  # never opened a websocket on a normal-mode service
     await rig.app.aclose()
+
+
+@pytest.mark.parametrize("how", ["unlinked", "unregistered"])
+async def test_a_lost_account_is_blind_within_one_poll_and_restored(
+        tmp_path: Path, any_api: FakeSignalApi, how: str) -> None:
+    """The phone removes the linked device (Signal refuses signal-cli's login) or the number
+    is unregistered, while the watcher runs: the next receive fails, the contacts are told
+    at once (no stale_after grace) what happened and what to do; once linked again, a read
+    restores the watch and a code is seen."""
+    rig = await running(tmp_path, any_api)
+    await until(lambda: rig.health("sam/signal").get("last_ok"), "a first read")
+    if any_api.mode == "json-rpc":
+        await any_api.wait_for_listeners()
+    any_api.lose_account(how)
+    if any_api.mode == "json-rpc":
+        await any_api.cut_websockets()  # a json-rpc reader learns on its next connect
+    blind = await until(lambda: [d for d in rig.app.store.deliveries()
+                                 if d["kind"] == "blind" and d["channel"] == "console"],
+                        "a blind-watch alert")
+    expected = "linked device was removed" if how == "unlinked" else "not registered"
+    assert expected in blind[0]["text"] and "qrcodelink" in blind[0]["text"]
+    health = rig.health("sam/signal")
+    assert health["permanent"] == 1 and ACCOUNT not in health["detail"]
+    any_api.restore_account()
+    await until(lambda: [d for d in rig.app.store.deliveries() if d["kind"] == "recovered"],
+                "the watch restored", timeout=20)
+    any_api.inject(text_message(SAM, PHRASE))
+    await until(rig.incidents, "a code after the return")
+    await rig.stop()
+
+
+async def test_json_rpc_notices_a_lost_account_while_the_websocket_stays_open(
+        tmp_path: Path, rpc_api: FakeSignalApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In json-rpc mode an open websocket says nothing about the account: once the phone
+    unlinks the device the service may just go quiet. The periodic account check (GET
+    /v1/devices, read-only) finds it; the first check that works again restores it."""
+    monkeypatch.setattr(connectors.signal, "ACCOUNT_CHECK", 0.2)
+    rig = await running(tmp_path, rpc_api)
+    rpc_api.lose_account("unlinked")
+    blind = await until(lambda: [d for d in rig.app.store.deliveries()
+                                 if d["kind"] == "blind" and d["channel"] == "console"],
+                        "a blind-watch alert")
+    assert "linked device was removed" in blind[0]["text"]
+    assert rpc_api.listeners == 1  # the websocket never closed
+    rpc_api.restore_account()
+    await until(lambda: [d for d in rig.app.store.deliveries() if d["kind"] == "recovered"],
+                "the watch restored")
+    await rig.stop()

@@ -230,3 +230,35 @@ async def test_a_crashed_connector_is_a_blind_watch(tmp_path: Path) -> None:
         stop.set()
         await asyncio.wait_for(task, 10)
         await app.aclose()
+
+
+async def test_a_lost_access_is_blind_at_once_and_restored_after_a_read(tmp_path: Path) -> None:
+    """A permanent failure (the bot removed, a device unlinked) skips the stale_after grace:
+    the very next tick tells the contacts, with the specific problem; a temporary one
+    reported at the same moment does not; a read afterwards is the one recovery."""
+    supervisor, runner, out, clock = setup(tmp_path)
+    store = supervisor.store
+    with store.transaction():
+        store.feed_ok("sam/telegram", clock())
+        store.feed_ok("telegram:chat:-100", clock())
+    clock.advance(seconds=30)
+    with store.transaction():
+        store.feed_failed("sam/telegram", "cannot reach Telegram (timed out); retrying",
+                          clock())
+        store.feed_failed("telegram:chat:-100", "the bot was removed from Family: add it "
+                          "back as an administrator", clock(), permanent=True)
+    supervisor.tick()
+    await runner.tick()
+    text = out.getvalue()
+    assert text.count("WATCH BLIND") == 2  # one chat feed x two channels of Alex's
+    assert "the bot was removed from Family: add it back as an administrator" in text
+    assert "cannot reach Telegram" not in text
+    states = {s.feed: s for s in supervisor.states()}
+    assert states["telegram:chat:-100"].permanent and not states["sam/telegram"].blind
+    clock.advance(seconds=30)
+    with store.transaction():
+        store.feed_ok("telegram:chat:-100", clock())
+    supervisor.tick()
+    await runner.tick()
+    assert out.getvalue().count("Watch restored: telegram:chat:-100") == 2
+    assert not store.health()[1]["permanent"]

@@ -106,9 +106,12 @@ def populate(server: FakeTelegram) -> None:
 
 
 def make_config(tg: FakeTelegram, folder: Path, *, chats: tuple[int, ...] = (GROUP,),
-                interval: str = "15m", token: str | None = None) -> Config:
+                interval: str = "15m", token: str | None = None, access: str = "5m",
+                channels: tuple[int, ...] = (CHANNEL,)) -> Config:
     extra = (TELEGRAM_TOML.replace("URL", tg.url).replace("INTERVAL", interval)
-             .replace("CHATS", str(list(chats))))
+             .replace("CHATS", str(list(chats)))
+             .replace(f"channels = [{CHANNEL}]", f"channels = {list(channels)}")
+             + f'access_check_interval = "{access}"\n')
     return load(write_config(folder, extra=extra), environ={"TG_TOKEN": token or tg.token})
 
 
@@ -469,3 +472,112 @@ async def test_a_channel_post_and_its_copy_in_the_discussion_group_are_one_use(
         assert incident.event_key == f"telegram:{CHANNEL}/9"
         assert len(watch.store.conn.execute(
             "SELECT key FROM seen_events WHERE key LIKE 'telegram:%'").fetchall()) == 1
+
+
+# -- losing access (issue 12, part 4) ------------------------------------------------------
+
+OLD_GROUP, NEW_GROUP = -4001234567, -1004001234567  # a basic group and its supergroup
+
+
+def told(watch: Watch, kind: str, words: str) -> list[dict[str, Any]]:
+    """Outbox rows of a kind ("blind", "recovered") whose text says `words`."""
+    return [d for d in watch.store.deliveries() if d["kind"] == kind and words in d["text"]]
+
+
+def health_of(watch: Watch, feed: str) -> dict[str, Any]:
+    return next((r for r in watch.store.health() if r["feed"] == feed), {})
+
+
+async def test_bot_removed_from_a_watched_group_is_blind_at_once_then_restored(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    """Telegram's my_chat_member update is requested and acted on: the contacts hear of a
+    removal at once (no stale_after grace), on every channel, and hear it is restored
+    when the bot is made admin again. The watch of Sam's other chats goes on."""
+    async with watching(tg, tmp_path, chats=(GROUP,)) as watch:
+        polls = tg.calls("getUpdates")
+        assert "my_chat_member" in polls[-1].params["allowed_updates"]
+        removal = tg.change_bot_member(GROUP, "kicked", by=STRANGER)
+        blind = await eventually(lambda: told(watch, "blind", "banned from Family"),
+                                 "a blind-watch alert")
+        assert {d["contact"] for d in blind} == {"alex", "jo"}
+        assert "add the bot back to that chat as an administrator" in blind[0]["text"]
+        assert not tg.updates[removal["update_id"]].filtered
+        assert health_of(watch, f"telegram:chat:{GROUP}")["permanent"] == 1
+        assert health_of(watch, "sam/telegram")["detail"] is None  # the rest is watched
+        await eventually(lambda: any("WATCH BLIND" in t for t in texts(tg, ALEX)),
+                         "the alert delivered on Telegram")
+        tg.inject_message(CHANNEL, None, CODE_TEXT, kind="channel_post")  # still watched
+        await eventually(watch.incidents, "a code in another chat")
+
+        tg.change_bot_member(GROUP, "administrator", by=SAM)
+        await eventually(lambda: told(watch, "recovered", "watched again"), "restored")
+        assert health_of(watch, f"telegram:chat:{GROUP}")["blind_since"] is None
+
+
+async def test_demotion_without_an_update_and_a_deleted_chat_are_found_by_the_recheck(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    """What no update announces (a missed update, a deleted chat) is found by the periodic
+    getChatMember re-check, each with its own problem."""
+    async with watching(tg, tmp_path, chats=(GROUP,), access="1s") as watch:
+        await eventually(lambda: health_of(watch, f"telegram:chat:{CHANNEL}").get("last_ok"),
+                         "the first check")
+        tg.set_bot_member(GROUP, "restricted")  # no my_chat_member: only the re-check sees it
+        tg.delete_chat(CHANNEL)
+        await eventually(lambda: told(watch, "blind", "not an admin in Family (-100"),
+                         "the demotion reported")
+        await eventually(lambda: told(watch, "blind", "the group chat was deleted"),
+                         "the deleted channel reported")
+        assert health_of(watch, f"telegram:chat:{CHANNEL}")["permanent"] == 1
+
+
+async def test_a_group_upgraded_to_a_supergroup_tells_the_new_id(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    """The upgrade's service message names the new id; the contacts are told to put it in
+    the config. A restart before they do reports the same (ChatMigrated), not a crash."""
+    tg.add_chat(OLD_GROUP, "group", "Cousins")
+    tg.set_bot_member(OLD_GROUP, "administrator")
+    async with watching(tg, tmp_path, chats=(OLD_GROUP,)) as watch:
+        tg.migrate_chat(OLD_GROUP, NEW_GROUP, by=SAM)
+        blind = await eventually(lambda: told(watch, "blind", f"now has the id {NEW_GROUP}"),
+                                 "the new id told")
+        assert f"replace {OLD_GROUP} with {NEW_GROUP}" in blind[0]["text"]
+        assert watch.incidents() == []  # the service messages are not Sam's posts
+    async with watching(tg, tmp_path, chats=(OLD_GROUP,)) as again:
+        row = await eventually(lambda: health_of(again, f"telegram:chat:{OLD_GROUP}")
+                               .get("detail"), "the start check")
+        assert f"now has the id {NEW_GROUP}" in row
+        tg.inject_message(GROUP, SAM, CODE_TEXT)
+        await eventually(again.incidents, "the watch goes on")
+
+
+async def test_a_token_revoked_while_running_is_blind_at_once(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    async with watching(tg, tmp_path) as watch:
+        tg.revoke_token()
+        await eventually(lambda: told(watch, "blind", "the bot token was revoked"),
+                         "a blind-watch alert")
+        assert health_of(watch, "sam/telegram")["permanent"] == 1
+        assert tg.token not in str(watch.store.health())
+
+
+ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                   "username": "GroupAnonymousBot"}
+
+
+async def test_anonymous_admin_posts_are_never_attributed_and_an_anonymous_survivor_is_told(
+        tg: FakeTelegram, tmp_path: Path) -> None:
+    """In a group, every anonymous admin's message comes from @GroupAnonymousBot with the
+    group as sender_chat: nothing tells whose it is. Even with the group wrongly listed as
+    one of Sam's channels, such a post fires nothing (another admin's words are not Sam's);
+    and Sam being an anonymous admin there is a blind spot the contacts are told of."""
+    tg.set_member(GROUP, SAM, "administrator", is_anonymous=True)
+    async with watching(tg, tmp_path, chats=(GROUP,), channels=(CHANNEL, GROUP)) as watch:
+        blind = await eventually(lambda: told(watch, "blind", "Sam is an anonymous "
+                                                              "administrator in Family"))
+        assert "Remain anonymous" in blind[0]["text"]
+        anonymous = tg.inject_message(GROUP, ANONYMOUS_ADMIN, CODE_TEXT,
+                                      sender_chat=tg.chats[GROUP])
+        tg.inject_message(CHANNEL, None, "pineapple express", kind="channel_post")
+        await tg.wait_confirmed(anonymous["update_id"], timeout=8)
+        [incident] = await eventually(watch.incidents, "the channel post's incident")
+        assert incident.code == "pineapple"

@@ -131,7 +131,7 @@ class App:
             log.warning("feed %s: %s%s", feed, problem,
                         " (needs attention)" if permanent else "")
         with self.store.transaction():
-            self.store.feed_failed(feed, problem, self.clock())
+            self.store.feed_failed(feed, problem, self.clock(), permanent)
 
     # -- running ---------------------------------------------------------------------
 

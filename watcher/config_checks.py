@@ -225,6 +225,8 @@ def _connector_durations(config: Config) -> list[tuple[str, str]]:
     if c.telegram:
         found.append(("connectors.telegram.profile_photo_interval",
                       c.telegram.profile_photo_interval))
+        found.append(("connectors.telegram.access_check_interval",
+                      c.telegram.access_check_interval))
     if c.signal:
         found.append(("connectors.signal.poll_interval", c.signal.poll_interval))
     if c.bluesky:

@@ -267,6 +267,7 @@ class TelegramConnector(_Strict):
     chats: list[int] = Field(default_factory=list)
     poll_timeout: int = Field(default=30, ge=1, le=50)
     profile_photo_interval: str = "15m"
+    access_check_interval: str = "5m"
 
 
 class SignalConnector(_Strict):

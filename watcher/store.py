@@ -86,6 +86,11 @@ MIGRATIONS: tuple[str, ...] = (
                          first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
                          PRIMARY KEY (platform, place, person));
     """,
+    # i12-access: a lost access (bot removed, device unlinked, account deactivated) is blind
+    # at once, without the stale_after grace a passing outage gets: the row remembers it.
+    """
+    ALTER TABLE health ADD COLUMN permanent INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -480,7 +485,7 @@ class Store:
         self.conn.execute(
             "INSERT INTO health (feed, last_ok, failures) VALUES (?, ?, 0) "
             "ON CONFLICT(feed) DO UPDATE SET last_ok = excluded.last_ok, failures = 0, "
-            "blind_since = NULL, detail = NULL", (feed, ts(now)))
+            "blind_since = NULL, detail = NULL, permanent = 0", (feed, ts(now)))
 
     def feed_failing(self, feed: str) -> str | None:
         """The problem a feed is currently reported with, if it is failing."""
@@ -488,19 +493,24 @@ class Store:
                                 "IS NOT NULL", (feed,)).fetchone()
         return None if row is None else str(row[0] or "")
 
-    def feed_failed(self, feed: str, detail: str, now: datetime) -> None:
+    def feed_failed(self, feed: str, detail: str, now: datetime,
+                    permanent: bool = False) -> None:
+        """`permanent`: a person must act (lost access); the latest report's kind counts,
+        like its detail."""
         self.conn.execute(
-            "INSERT INTO health (feed, failures, blind_since, detail) VALUES (?, 1, ?, ?) "
+            "INSERT INTO health (feed, failures, blind_since, detail, permanent) "
+            "VALUES (?, 1, ?, ?, ?) "
             "ON CONFLICT(feed) DO UPDATE SET failures = failures + 1, detail = excluded.detail, "
-            "blind_since = COALESCE(blind_since, excluded.blind_since)",
-            (feed, ts(now), detail))
+            "blind_since = COALESCE(blind_since, excluded.blind_since), "
+            "permanent = excluded.permanent",
+            (feed, ts(now), detail, int(permanent)))
 
     def feed_event(self, feed: str, now: datetime) -> None:
         self.conn.execute(
             "INSERT INTO health (feed, last_ok, last_event, failures) VALUES (?, ?, ?, 0) "
             "ON CONFLICT(feed) DO UPDATE SET last_event = excluded.last_event, "
-            "last_ok = excluded.last_ok, failures = 0, blind_since = NULL, detail = NULL",
-            (feed, ts(now), ts(now)))
+            "last_ok = excluded.last_ok, failures = 0, blind_since = NULL, detail = NULL, "
+            "permanent = 0", (feed, ts(now), ts(now)))
 
     def health(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.table("health").rows_where(order_by="feed")]

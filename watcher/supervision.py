@@ -48,6 +48,7 @@ class FeedState:
     last_event: datetime | None
     failures: int
     detail: str
+    permanent: bool = False
 
 
 class Supervisor:
@@ -67,21 +68,28 @@ class Supervisor:
         # Connector-level feeds ("signal-sending", a watched chat) have no person and are
         # shown while they fail; replayed events name a platform ("sam/telegram") that
         # nobody reads live unless it is configured.
-        others = {f for f, row in rows.items() if "/" not in f and row.get("blind_since")}
+        # Once alerted they stay shown until the recovery has been told (else a chat whose
+        # access came back would never get its "watch restored").
+        others = {f for f, row in rows.items() if "/" not in f and (
+            row.get("blind_since") or self.store.cursor(f"blind:{f}"))}
         for feed in sorted(set(self.feeds) | others):
             row = rows.get(feed, {})
             last_ok = from_ts(row["last_ok"]) if row.get("last_ok") else None
             failing = from_ts(row["blind_since"]) if row.get("blind_since") else None
             since = failing or last_ok or self.started
             stale = now - (last_ok or self.started) >= self.stale_after
-            blind = (failing is not None and now - failing >= self.stale_after) or stale
+            # A lost access (permanent) will not heal by waiting: blind at once, so the
+            # contacts hear within one poll; a passing outage gets the stale_after grace.
+            permanent = failing is not None and bool(row.get("permanent"))
+            blind = permanent or stale or (
+                failing is not None and now - failing >= self.stale_after)
             detail = str(row.get("detail") or "")
             if blind and not detail:
                 minutes = int((now - (last_ok or self.started)).total_seconds() // 60)
                 detail = STALE.format(minutes=minutes)
             out.append(FeedState(feed, blind, since, last_ok,
                                  from_ts(row["last_event"]) if row.get("last_event") else None,
-                                 int(row.get("failures") or 0), detail))
+                                 int(row.get("failures") or 0), detail, permanent))
         return out
 
     def tick(self) -> int:

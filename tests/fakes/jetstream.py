@@ -102,7 +102,11 @@ class FakeJetstream:
     async def _on_frame(self, frame: Any) -> None:
         self._last_frame = time.monotonic()
         message = parse_subscribe_repos_message(frame)
-        if not isinstance(message, models.ComAtprotoSyncSubscribeRepos.Commit):
+        repos = models.ComAtprotoSyncSubscribeRepos
+        if isinstance(message, repos.Account | repos.Identity):
+            self._publish(self._status_event(message))
+            return
+        if not isinstance(message, repos.Commit):
             return
         blocks = CAR.from_bytes(message.blocks).blocks
         for op in message.ops:
@@ -114,9 +118,28 @@ class FakeJetstream:
                 commit["cid"] = str(op.cid)
             event = {"did": message.repo, "time_us": self._time_us(), "kind": "commit",
                      "commit": commit}
-            self.events.append(event)
-            for queue in list(self.clients):
-                queue.put_nowait(event)
+            self._publish(event)
+
+    def _status_event(self, message: Any) -> dict[str, Any]:
+        """#account / #identity as Jetstream publishes them: kind "account" with
+        {active, did, seq, status?, time}, kind "identity" with {did, handle?, seq, time}."""
+        if isinstance(message, models.ComAtprotoSyncSubscribeRepos.Account):
+            body = {"active": message.active, "did": message.did, "seq": message.seq,
+                    "time": message.time}
+            if message.status is not None:
+                body["status"] = message.status
+            return {"did": message.did, "time_us": self._time_us(), "kind": "account",
+                    "account": body}
+        body = {"did": message.did, "seq": message.seq, "time": message.time}
+        if message.handle is not None:
+            body["handle"] = message.handle
+        return {"did": message.did, "time_us": self._time_us(), "kind": "identity",
+                "identity": body}
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        for queue in list(self.clients):
+            queue.put_nowait(event)
 
     async def _serve(self, socket: ServerConnection) -> None:
         if self.paused:
@@ -128,8 +151,10 @@ class FakeJetstream:
         collections = set(query.get("wantedCollections", []))
 
         def wanted(event: dict[str, Any]) -> bool:
+            # Account and identity events ignore wantedCollections, as on Jetstream.
             return (not dids or event["did"] in dids) and (
-                not collections or event["commit"]["collection"] in collections)
+                not collections or event["kind"] != "commit"
+                or event["commit"]["collection"] in collections)
 
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.clients.add(queue)  # before the backlog, so nothing falls between the two

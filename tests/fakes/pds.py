@@ -433,6 +433,21 @@ class LocalPds:
         return self.login_client(handle, password), did, handle
 
 
+    def takedown(self, did: str, applied: bool = True) -> None:
+        """A moderator takes the account down (or restores it): the admin API
+        com.atproto.admin.updateSubjectStatus with the PDS's admin password. The PDS then
+        reports it inactive ("takendown") and emits an #account event."""
+        import httpx
+
+        response = httpx.post(
+            f"{self.xrpc_url}/com.atproto.admin.updateSubjectStatus",
+            auth=("admin", self.admin_password or ""), timeout=10,
+            json={"subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did},
+                  "takedown": {"applied": applied, "ref": "test-takedown"}})
+        if response.status_code != 200:
+            raise PdsError(f"takedown failed: HTTP {response.status_code}")
+
+
 class _PortInUse(Exception):
     pass
 

@@ -30,7 +30,7 @@ from aiohttp import WSMsgType, web
 Mode = Literal["normal", "native", "json-rpc"]
 ReplyShape = Literal["0.100", "list"]
 ROUTES = ("about", "health", "receive", "attachments", "attachment", "delete_attachment", "send",
-          "groups")
+          "groups", "devices")
 NO_ATTACHMENT = "No attachment with that name found"
 _BODY = web.RequestKey("json_body", object)
 
@@ -246,6 +246,7 @@ class FakeSignalApi:
         self.attachments: dict[str, bytes] = {}
         self.recipient_errors: dict[str, str] = {}
         self.groups: list[dict[str, Any]] = []  # GroupEntry objects, as GET /v1/groups lists
+        self.lost: str | None = None  # why the account is unusable (see lose_account)
         self._pending: list[Injected] = []
         self._faults: dict[str, list[Fault]] = {r: [] for r in ROUTES}
         self._listeners: list[_Listener] = []
@@ -265,6 +266,7 @@ class FakeSignalApi:
         r.add_get("/v1/about", self._about, name="about")
         r.add_get("/v1/health", self._health, name="health")
         r.add_get("/v1/receive/{number}", self._receive, name="receive")
+        r.add_get("/v1/devices/{number}", self._devices, name="devices")
         r.add_get("/v1/attachments", self._list_attachments, name="attachments")
         r.add_get("/v1/attachments/{id}", self._get_attachment, name="attachment")
         r.add_delete("/v1/attachments/{id}", self._delete_attachment, name="delete_attachment")
@@ -319,6 +321,28 @@ class FakeSignalApi:
             raise ValueError(f"unknown route {route!r}; one of {ROUTES}")
         f = Fault(status, hang, drop, error, list(challenge_tokens), retry_after)
         self._faults[route].extend(f for _ in range(times))
+
+    def lose_account(self, how: str = "unregistered") -> None:
+        """The account stops working, as signal-cli reports it through the REST API (400
+        with an error text): "unregistered" (the number was unregistered, or signal-cli
+        marked it so after Signal refused it) or "unlinked" (the phone removed this linked
+        device, or the number was registered elsewhere: Signal answers 401 to signal-cli).
+        Receiving and sending fail until ``restore_account``; messages wait meanwhile."""
+        if how not in ("unregistered", "unlinked"):
+            raise ValueError(f"unknown way to lose the account {how!r}")
+        self.lost = how
+
+    def restore_account(self) -> None:
+        self.lost = None
+        self._notify()
+
+    def _account_error(self) -> web.Response | None:
+        if self.lost == "unregistered":
+            return self._error(400, f"User {self.number} is not registered.")
+        if self.lost == "unlinked":
+            return self._error(400, f"Error while checking account {self.number}: [401] "
+                                    "Authorization failed!\n")
+        return None
 
     def fail_recipient(self, recipient: str, reason: str = "Unregistered user") -> None:
         self.recipient_errors[recipient] = reason
@@ -457,6 +481,8 @@ class FakeSignalApi:
                 return self._error(400, f"Couldn't process request - {key} needs to be numeric!")
         if request.match_info["number"] != self.number:
             return self._error(400, f"User {request.match_info['number']} is not registered.")
+        if (refused := self._account_error()) is not None:
+            return refused
         fetch = q.get("ignore_attachments", "false") != "true"
         if self.mode == "json-rpc":
             return await self._websocket(request, fetch)
@@ -506,6 +532,19 @@ class FakeSignalApi:
     async def _groups(self, request: web.Request) -> web.Response:
         return web.json_response(self.groups)
 
+    async def _devices(self, request: web.Request) -> web.Response:
+        """GET /v1/devices/{number}: the account's devices (signal-cli listDevices)."""
+        if request.match_info["number"] != self.number:
+            return self._error(400, f"User {request.match_info['number']} is not registered.")
+        if (refused := self._account_error()) is not None:
+            return refused
+        seen = now_ms()
+        return web.json_response([
+            {"id": 1, "name": "", "creation_timestamp": seen - 86_400_000,
+             "last_seen_timestamp": seen},
+            {"id": 2, "name": "watcher", "creation_timestamp": seen - 3_600_000,
+             "last_seen_timestamp": seen}])
+
     async def _list_attachments(self, request: web.Request) -> web.Response:
         return web.json_response(sorted(self.attachments))
 
@@ -531,6 +570,8 @@ class FakeSignalApi:
         if body["number"] != self.number:
             return self._error(400, f"User {body['number']} is not registered.",
                                account=body["number"])
+        if (refused := self._account_error()) is not None:
+            return refused
         for r in recipients:
             if not _valid_recipient(r):
                 return self._error(400, f"Invalid recipient {r!r}", account=self.number)

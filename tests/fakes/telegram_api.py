@@ -23,6 +23,7 @@ import io
 import itertools
 import json
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -61,7 +62,8 @@ _RESTRICTED = dict.fromkeys((
     "can_change_info", "can_invite_users", "can_pin_messages", "can_send_messages",
     "can_send_polls", "can_send_other_messages", "can_add_web_page_previews", "can_manage_topics",
     "can_send_audios", "can_send_documents", "can_send_photos", "can_send_videos",
-    "can_send_video_notes", "can_send_voice_notes", "can_edit_tag"), False) | {
+    "can_send_video_notes", "can_send_voice_notes", "can_edit_tag", "can_react_to_messages"),
+    False) | {
     "is_member": True, "until_date": 0}
 _GIFTS = dict.fromkeys(("unlimited_gifts", "limited_gifts", "unique_gifts", "premium_subscription",
                         "gifts_from_channels"), False)
@@ -216,6 +218,8 @@ class FakeTelegram:
         self.chats: dict[int, JSON] = {}
         self.members: dict[tuple[int, int], JSON] = {}
         self.blocked_by: set[int] = set()
+        self.migrated: dict[int, int] = {}  # old group id -> its supergroup's id
+        self.deleted: set[int] = set()
         self.files: dict[str, StoredFile] = {}
         self.profile_photos: dict[int, list[list[JSON]]] = {}
         self.messages: dict[tuple[int, int], JSON] = {}
@@ -381,6 +385,46 @@ class FakeTelegram:
 
     def set_bot_member(self, chat_id: int, status: str = "administrator", **rights: Any) -> None:
         self.set_member(chat_id, self.bot_user["id"], status, **rights)
+
+    def change_bot_member(self, chat_id: int, status: str, by: int | JSON,
+                          **rights: Any) -> JSON:
+        """Someone (`by`) removes, bans, demotes, restricts or promotes the bot in a chat, as
+        on Telegram: its membership changes and a my_chat_member update (ChatMemberUpdated)
+        is queued (dropped if the bot's allowed_updates leave it out)."""
+        chat = self.chats[chat_id]
+        old = self._member(chat, self.bot_user["id"])
+        self.set_bot_member(chat_id, status, **rights)
+        new = self._member(chat, self.bot_user["id"])
+        return self.inject_update("my_chat_member", {
+            "chat": chat, "from": self._user(by), "date": int(time.time()),
+            "old_chat_member": old, "new_chat_member": new})
+
+    def revoke_token(self, new_token: str | None = None) -> str:
+        """The owner revokes the token in @BotFather: the old one gets 401 Unauthorized."""
+        bot_id = self.bot_user["id"]
+        self.token = new_token or f"{bot_id}:{secrets.token_urlsafe(26)[:35]}"
+        return self.token
+
+    def migrate_chat(self, old_id: int, new_id: int, by: int | JSON) -> tuple[JSON, JSON]:
+        """A group is upgraded to a supergroup: a new id for good, members carried over, one
+        service message in each chat (migrate_to_chat_id / migrate_from_chat_id); the old id
+        then answers 400 with parameters.migrate_to_chat_id, as on Telegram."""
+        old = self.chats[old_id]
+        new = self.add_chat(new_id, "supergroup", old.get("title"))
+        for (cid, user), record in list(self.members.items()):
+            if cid == old_id:
+                self.members[(new_id, user)] = dict(record)
+        self.migrated[old_id] = new_id
+        sender = self._user(by)
+        told = self.inject_update("message", self._new_message(
+            old, sender, migrate_to_chat_id=new_id))
+        follows = self.inject_update("message", self._new_message(
+            new, sender, migrate_from_chat_id=old_id))
+        return told, follows
+
+    def delete_chat(self, chat_id: int) -> None:
+        """The chat is deleted: every later request about it is refused (403)."""
+        self.deleted.add(chat_id)
 
     def block_bot(self, user_id: int, blocked: bool = True) -> None:
         """The user blocks the bot: sends to them fail with 403 'bot was blocked by the user'."""
@@ -626,6 +670,21 @@ class FakeTelegram:
             chat = self.chats.get(int(ref)) if _INT.fullmatch(ref) else None
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
+        if chat["id"] in self.migrated:
+            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           migrate_to_chat_id=self.migrated[chat["id"]])
+        if chat["id"] in self.deleted:
+            raise ApiError(403, "Forbidden: the group chat was deleted")
+        return chat
+
+    def _visible(self, chat: JSON) -> JSON:
+        """Telegram refuses to describe a group or channel to a bot removed from it."""
+        if chat["type"] != "private":
+            status = self._member(chat, self.bot_user["id"])["status"]
+            if status == "kicked":
+                raise ApiError(403, f"Forbidden: bot was kicked from the {chat['type']} chat")
+            if status == "left":
+                raise ApiError(403, f"Forbidden: bot is not a member of the {chat['type']} chat")
         return chat
 
     def _member(self, chat: JSON, user_id: int) -> JSON:
@@ -788,11 +847,11 @@ class FakeTelegram:
         return self.commands.get(self._commands_key(p), [])
 
     def api_getChat(self, p: JSON) -> JSON:
-        return self._chat(p) | {"accent_color_id": 0, "max_reaction_count": 11,
+        return self._visible(self._chat(p)) | {"accent_color_id": 0, "max_reaction_count": 11,
                                 "accepted_gift_types": _GIFTS}
 
     def api_getChatMember(self, p: JSON) -> JSON:
-        return self._member(self._chat(p), int(self._need(p, "user_id")))
+        return self._member(self._visible(self._chat(p)), int(self._need(p, "user_id")))
 
     def api_getChatAdministrators(self, p: JSON) -> list[JSON]:
         chat = self._chat(p)
