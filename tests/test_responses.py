@@ -83,17 +83,16 @@ def rig(tmp_path: Path, extra: str = "", edit: tuple[str, str] | None = None,
 
 
 def test_ack_words() -> None:
-    for text in ("OK", "ok!", "On it", "I'm on it", "okay, calling now", "👍", "/ack"):
+    for text in ("OK", "ok!", "On it.", "I'm on it", "👍", "👍🏽", "/ack", "  yes  "):
         assert is_ack_text(text), text
-    for text in ("what happened?", "not ok", "okra", "call me"):
+    for text in ("what happened?", "not ok", "okra", "call me", "okay, calling now", "k"):
         assert not is_ack_text(text), text
 
 
 async def test_plain_ok_acknowledges_and_stops_escalation(tmp_path: Path) -> None:
     r = rig(tmp_path)
     incident = await r.use(1)
-    assert r.say("jo", "OK, on it") == ("Thank you. You are handling alert #1; the others "
-                                        "have been told.")
+    assert r.say("jo", "On it!") == "Thank you. You are handling alert #1; Alex was told."
     state = r.store.incident(incident)
     assert state is not None and state.state == IncidentState.ACKNOWLEDGED
     await r.settle()
@@ -121,11 +120,14 @@ async def test_reply_picks_the_incident_when_several_are_open(tmp_path: Path) ->
     second = await r.use(2)
     assert r.say("alex", "ok").startswith("Several alerts are open (#1, #2)")  # type: ignore[union-attr]
     rows = r.store.deliveries(second)
-    ref = next(row["platform_ref"] for row in rows if row["contact"] == "alex")
-    assert r.say("alex", "ok", reply_to=ref) is not None
+    row = next(row for row in rows if row["contact"] == "alex")
+    ref, chat = row["platform_ref"], row["address"]
+    assert r.say("alex", "ok", reply_to=ref, chat=chat) is not None
     assert r.store.incident(second).state == IncidentState.ACKNOWLEDGED  # type: ignore[union-attr]
     assert r.store.incident(first).state == IncidentState.OPEN  # type: ignore[union-attr]
     assert r.say("alex", emoji="👍", reply_to="not-an-alert") is None
+    # Without the chat it was said in, a message id names nothing: no guessing.
+    assert r.store.incident_by_ref("apprise", None, ref) is None
 
 
 async def test_strangers_and_untold_contacts_get_nothing(tmp_path: Path) -> None:
@@ -133,8 +135,12 @@ async def test_strangers_and_untold_contacts_get_nothing(tmp_path: Path) -> None
     await r.use(1)
     assert r.say("mallory", "ok") is None
     assert r.say("mallory", "/status") is None
-    assert r.say("nan", "ok") is None  # Nan was not told about alert #1
-    assert r.say("nan", "/ack 1") is None
+    assert r.say("mallory", "/standdown") is None
+    # Nan is a contact, but was not told about alert #1: she cannot act on it, or see it.
+    assert r.say("nan", "ok") == "There is no open alert for you to acknowledge."
+    assert r.say("nan", "/ack 1") == "No alert #1 was sent to you."
+    assert r.say("nan", "/standdown 1") == "No alert #1 was sent to you."
+    assert r.say("nan", "/status") == "No open alerts."
     assert r.store.incident(1).state == IncidentState.OPEN  # type: ignore[union-attr]
 
 
