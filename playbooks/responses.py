@@ -30,8 +30,10 @@ _COMMAND = re.compile(r"^/(standdown|stand_down|status|ack)(?:@\w+)?(?:\s+#?(\d{
 _SLASH = re.compile(r"^/\w")
 LIVE = (IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value)
 ANY = tuple(s.value for s in IncidentState)
-HOW_TO_ACK = ("To acknowledge, press the alert's button, reply OK to the alert, or send "
-              "/ack NUMBER. /status lists your open alerts.")
+HOW_TO_ACK = ("To acknowledge, reply OK to the alert, or send /ack NUMBER. /status lists "
+              "your open alerts.")
+HOW_TO_ACK_BUTTON = ("To acknowledge, press the alert's button, reply OK to the alert, or "
+                     "send /ack NUMBER. /status lists your open alerts.")
 ENDED = {IncidentState.STOOD_DOWN: "was stood down", IncidentState.RESOLVED: "was resolved"}
 
 
@@ -114,7 +116,7 @@ class Responder:
         if response.group and self._replied_incident(response) is None \
                 and not _SLASH.match(text):
             return None
-        return HOW_TO_ACK
+        return HOW_TO_ACK_BUTTON if response.channel == "telegram" else HOW_TO_ACK
 
     # -- acting ------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from tests.test_signal_connector import (
 )
 from watcher import evidence
 from watcher.app import App
-from watcher.config import load
+from watcher.config import ConfigError, load
 from watcher.models import IncidentState
 
 pytestmark = pytest.mark.timeout(30)
@@ -177,3 +177,17 @@ async def test_a_number_only_contact_is_known_by_the_uuid_first_seen_with_it(
     assert said == "Thank you. You are handling alert #1; Alex was told."
     assert rig.store.acked_by(1) == "jo"
     assert rig.state(1) == IncidentState.ACKNOWLEDGED  # not stood down by the impostor
+
+
+def test_a_contact_group_needs_the_contacts_own_uuid(tmp_path: Path) -> None:
+    toml = config_toml("http://127.0.0.1:9")
+    bare = toml.replace(f'uuid = "{ALEX.uuid}"\n', "", 1)
+    with pytest.raises(ConfigError, match=r"contacts\.alex\.signal\.uuid: Alex is reached in "
+                                          r"a group"):
+        load(write_config(tmp_path, extra=bare), environ={})
+    with pytest.raises(ConfigError, match=r"contacts\.alex\.signal\.uuid: not a Signal uuid"):
+        load(write_config(tmp_path, extra=toml.replace(ALEX.uuid, "alex")), environ={})
+    with pytest.raises(ConfigError, match=r"contacts\.alex\.signal\.uuid: this is watched "
+                                          r"person sam's uuid"):
+        load(write_config(tmp_path, extra=toml.replace(ALEX.uuid, SAM.uuid)), environ={})
+    assert load(write_config(tmp_path, extra=toml), environ={}).contacts["alex"].signal
