@@ -68,6 +68,7 @@ class Directory:
     # contact: later envelopes may hide the number, and a number that turns up with another
     # uuid (re-registered, recycled) is no longer theirs.
     contact_uuids: dict[str, str] = field(default_factory=dict)
+    configured_uuids: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config, account: str) -> Directory:
@@ -84,6 +85,7 @@ class Directory:
                 found.contact_groups[contact.signal.group] = key
             if contact.signal and contact.signal.uuid:
                 found.contact_uuids[contact.signal.uuid.lower()] = key
+                found.configured_uuids[contact.signal.uuid.lower()] = key
         return found
 
     @property
@@ -119,6 +121,25 @@ class Directory:
             return None  # a stranger, or the contact's number under someone else's uuid
         self.contact_uuids[uuid] = found
         return found
+
+    def learnt(self) -> dict[str, list[str]]:
+        """The uuids learnt for number-only contacts, {contact: [number, uuid]}, to keep."""
+        numbers = {key: number for number, key in self.contact_numbers.items()}
+        return {key: [numbers[key], uuid] for uuid, key in self.contact_uuids.items()
+                if key in numbers and key not in self._configured_uuid}
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Take back uuids learnt before a restart, for contacts whose number is unchanged
+        and who have no configured uuid (the config always wins)."""
+        numbers = {key: number for number, key in self.contact_numbers.items()}
+        for key, pair in saved.items():
+            if isinstance(pair, list) and len(pair) == 2 and numbers.get(key) == pair[0] \
+                    and key not in self.contact_uuids.values():
+                self.contact_uuids[str(pair[1]).lower()] = key
+
+    @property
+    def _configured_uuid(self) -> set[str]:
+        return set(self.configured_uuids.values())
 
     def group_contact(self, group_id: str | None) -> str | None:
         return self.contact_groups.get(rest_group_id(group_id)) if group_id else None

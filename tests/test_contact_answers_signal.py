@@ -36,6 +36,7 @@ from watcher import evidence
 from watcher.app import App
 from watcher.config import ConfigError, load
 from watcher.models import IncidentState
+from watcher.store import Store
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -89,6 +90,9 @@ class Rig:
         return int(found[0]["platform_ref"])
 
     async def answer(self, envelope: dict[str, Any], to: str | None) -> str:
+        """The watcher's answer to a message; notices still on their way are let through
+        first, so that the next message to arrive is the answer."""
+        await eventually(lambda: quiet(self.store), "notices and alerts all sent")
         before = len(self.texts_to(to))
         self.api.inject(envelope)
         got = await eventually(lambda: self.texts_to(to)[before:], f"an answer to {to}")
@@ -100,15 +104,25 @@ class Rig:
         return found.state
 
 
+def quiet(store: Store) -> bool:
+    pending = store.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+    return not store.pending_notices() and int(pending.fetchone()[0]) == 0
+
+
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with FakeSignalApi(ACCOUNT, mode="normal") as api:
-        running = Rig(tmp_path, api)
-        try:
-            yield running
-        finally:
-            await running.close()
-        assert_silent(api)
+async def api() -> AsyncIterator[FakeSignalApi]:
+    async with FakeSignalApi(ACCOUNT, mode="normal") as fake:
+        yield fake
+        assert_silent(fake)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, api: FakeSignalApi) -> AsyncIterator[Rig]:
+    running = Rig(tmp_path, api)
+    try:
+        yield running
+    finally:
+        await running.close()
 
 
 async def test_a_stranger_in_the_contact_group_gets_silence_and_changes_nothing(
@@ -177,6 +191,27 @@ async def test_a_number_only_contact_is_known_by_the_uuid_first_seen_with_it(
     assert said == "Thank you. You are handling alert #1; Alex was told."
     assert rig.store.acked_by(1) == "jo"
     assert rig.state(1) == IncidentState.ACKNOWLEDGED  # not stood down by the impostor
+
+
+async def test_the_uuid_learnt_for_a_number_is_still_insisted_on_after_a_restart(
+        tmp_path: Path, api: FakeSignalApi) -> None:
+    first = Rig(tmp_path, api)
+    try:
+        api.inject(text_message(SAM, PHRASE))
+        ref = await first.alert_ref("jo")
+        assert "alert" in (await first.answer(text_message(JO, "/status"), JO.number)).lower()
+    finally:
+        await first.close()
+    again = Rig(tmp_path, api)
+    try:
+        impostor = make_contact(JO.number, "Jo")
+        await api.wait_delivered(api.inject(text_message(impostor, "/standdown")))
+        said = await again.answer(quote_reply(Contact(JO.uuid, None, "Jo"), "ok", BOT, ref,
+                                              "alert"), JO.number)
+        assert said == "Thank you. You are handling alert #1; Alex was told."
+        assert again.state(1) == IncidentState.ACKNOWLEDGED
+    finally:
+        await again.close()
 
 
 def test_a_contact_group_needs_the_contacts_own_uuid(tmp_path: Path) -> None:

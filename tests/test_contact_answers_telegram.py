@@ -26,6 +26,7 @@ from tests.test_telegram_connector import (
 from watcher import evidence
 from watcher.config import load
 from watcher.models import IncidentState
+from watcher.store import Store
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
@@ -92,7 +93,16 @@ def alerts(tg: FakeTelegram, chat: int) -> dict[int, dict[str, Any]]:
     return found
 
 
-async def answer(tg: FakeTelegram, chat: int, text: str, reply_to: int | None = None) -> str:
+def quiet(store: Store) -> bool:
+    pending = store.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+    return not store.pending_notices() and int(pending.fetchone()[0]) == 0
+
+
+async def answer(tg: FakeTelegram, watch: Watch, chat: int, text: str,
+                 reply_to: int | None = None) -> str:
+    """The watcher's answer to a message; notices still on their way are let through first,
+    so that the next message to arrive in the chat is the answer."""
+    await eventually(lambda: quiet(watch.store), "notices and alerts all sent")
     before = len(tg.sent_messages(chat))
     tg.inject_message(chat, chat, text, reply_to_message_id=reply_to)
     got = await eventually(lambda: tg.sent_messages(chat)[before:], f"an answer in {chat}")
@@ -103,7 +113,7 @@ async def test_a_reply_acknowledges_the_alert_it_replies_to_in_its_own_chat_only
         tg: FakeTelegram, tmp_path: Path) -> None:
     async with watching(tg, tmp_path) as watch:
         # Jo's chat gets two messages first, so the same alert has different ids per chat.
-        assert "alert" in (await answer(tg, JO, "/status")).lower()
+        assert "alert" in (await answer(tg, watch, JO, "/status")).lower()
         tg.inject_message(GROUP, SAM, "pineapple express tonight")
         await eventually(lambda: len(alerts(tg, JO)) == 1 and len(alerts(tg, ALEX)) == 1)
         tg.inject_message(GROUP, SAM, "more pineapple express, really")
@@ -116,20 +126,20 @@ async def test_a_reply_acknowledges_the_alert_it_replies_to_in_its_own_chat_only
         # nothing here, and with two alerts open the watcher asks which one.
         forged = jo[second]["message_id"]
         assert forged not in {m["message_id"] for m in alex.values()}
-        said = await answer(tg, ALEX, "ok", reply_to=forged)
+        said = await answer(tg, watch, ALEX, "ok", reply_to=forged)
         assert said.startswith(f"Several alerts are open (#{first}, #{second})")
         assert {i.state for i in watch.incidents()} == {IncidentState.OPEN}
 
-        said = await answer(tg, JO, "On it!", reply_to=jo[first]["message_id"])
+        said = await answer(tg, watch, JO, "On it!", reply_to=jo[first]["message_id"])
         assert said == f"Thank you. You are handling alert #{first}; Alex was told."
         assert watch.store.acked_by(first) == "jo"
         assert watch.store.incident(second).state == IncidentState.OPEN  # type: ignore[union-attr]
         await eventually(lambda: any("Jo is handling" in t for t in texts(tg, ALEX)))
 
-        said = await answer(tg, ALEX, "on it", reply_to=alex[first]["message_id"])
+        said = await answer(tg, watch, ALEX, "on it", reply_to=alex[first]["message_id"])
         assert said == f"Alert #{first} is already being handled by Jo."
         for loose in ("Yes I cannot go, someone else please", "okay, who is this?", "k"):
-            said = await answer(tg, ALEX, loose, reply_to=alex[second]["message_id"])
+            said = await answer(tg, watch, ALEX, loose, reply_to=alex[second]["message_id"])
             assert said.startswith("To acknowledge, press the alert's button")
         assert watch.store.incident(second).state == IncidentState.OPEN  # type: ignore[union-attr]
 
@@ -139,20 +149,23 @@ async def test_a_replayed_button_or_reply_for_an_ended_incident_acknowledges_not
     async with watching(tg, tmp_path) as watch:
         tg.inject_message(GROUP, SAM, "pineapple express tonight")
         await eventually(lambda: len(alerts(tg, JO)) == 1 and len(alerts(tg, ALEX)) == 1)
-        assert await answer(tg, JO, "/standdown") == "Stood down: #1. Everyone alerted is told."
+        said = await answer(tg, watch, JO, "/standdown")
+        assert said == "Stood down: #1. Everyone alerted is told."
         tg.inject_message(GROUP, SAM, "pineapple express again")  # #2: open, the only one
         await eventually(lambda: len(alerts(tg, ALEX)) == 2)
 
         tg.inject_callback(ALEX, alerts(tg, ALEX)[1], "ack:1")
         pressed = await tg.wait_for_call("answerCallbackQuery", timeout=8)
         assert pressed.params["text"].startswith("Alert #1 has already ended")
-        said = await answer(tg, ALEX, "ok", reply_to=alerts(tg, ALEX)[1]["message_id"])
+        # The press is also answered in the chat: let that arrive before the next answer.
+        await eventually(lambda: sum("already ended" in t for t in texts(tg, ALEX)) == 1)
+        said = await answer(tg, watch, ALEX, "ok", reply_to=alerts(tg, ALEX)[1]["message_id"])
         assert said.startswith("Alert #1 has already ended (it was stood down)")
         # Neither the button nor the reply moved to the incident that is open now.
         assert watch.store.incident(2).state == IncidentState.OPEN  # type: ignore[union-attr]
         assert watch.store.incident(1).state == IncidentState.STOOD_DOWN  # type: ignore[union-attr]
 
-        said = await answer(tg, ALEX, "ok")  # unquoted, one open alert: that one
+        said = await answer(tg, watch, ALEX, "ok")  # unquoted, one open alert: that one
         assert said == "Thank you. You are handling alert #2; Jo was told."
         log = [(e.kind, e.incident, e.data) for e in evidence.entries(watch.store.conn)]
         assert ("incident", 1, {"state": "stood_down", "by": "jo"}) in log
