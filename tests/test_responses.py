@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import tempfile
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.codes import build_detectors
 from playbooks.channels import Channel, ConsoleChannel
@@ -198,3 +204,35 @@ async def test_permanent_failure_is_reported_to_the_others(tmp_path: Path) -> No
     await r.use(2)
     assert any("Could not deliver alert #2 about Sam to Alex (apprise: chat not found)" in t
                for t in r.chat.to("jo"))
+
+
+NEVER_ACK = st.one_of(
+    st.tuples(st.text(max_size=30), st.sampled_from(["?", "¿", "？"]), st.text(max_size=30))
+    .map("".join),
+    st.tuples(st.sampled_from(["ok", "yes", "on it", "got it", "👍"]),
+              st.sampled_from(["not", "no", "can't", "cannot", "won't", "someone else"]),
+              st.booleans()).map(lambda t: f"{t[1]} {t[0]}" if t[2] else f"{t[0]}, {t[1]}"),
+    st.lists(st.sampled_from(["ok", "yes", "on", "it", "I", "am", "got", "go", "👍"]),
+             min_size=5, max_size=9).map(" ".join),
+)
+
+
+@cache
+def shared_rig() -> Rig:
+    return rig(Path(tempfile.mkdtemp(prefix="responses-")), platform=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(NEVER_ACK, st.booleans())
+def test_no_question_negation_or_long_text_ever_acknowledges(text: str, quoted: bool) -> None:
+    """Through the whole responder (commands included), quoted or not, with one alert open:
+    it stays open, and the contact is never told they are handling it."""
+    r = shared_rig()
+    incident = asyncio.run(r.use(len(r.store.incidents()) + 1))
+    row = next(row for row in r.store.deliveries(incident) if row["contact"] == "jo")
+    extra = {"reply_to": row["platform_ref"], "chat": row["address"]} if quoted else {}
+    said = r.say("jo", text, **extra)
+    state = r.store.incident(incident).state  # type: ignore[union-attr]
+    r.say("alex", f"/standdown {incident}")  # the next example starts with one alert open
+    assert state == IncidentState.OPEN
+    assert said is None or "You are handling" not in said
