@@ -125,21 +125,21 @@ class Directory:
     def learnt(self) -> dict[str, list[str]]:
         """The uuids learnt for number-only contacts, {contact: [number, uuid]}, to keep."""
         numbers = {key: number for number, key in self.contact_numbers.items()}
+        configured = set(self.configured_uuids.values())
         return {key: [numbers[key], uuid] for uuid, key in self.contact_uuids.items()
-                if key in numbers and key not in self._configured_uuid}
+                if key in numbers and key not in configured}
 
     def restore(self, saved: Mapping[str, Any]) -> None:
         """Take back uuids learnt before a restart, for contacts whose number is unchanged
         and who have no configured uuid (the config always wins)."""
         numbers = {key: number for number, key in self.contact_numbers.items()}
         for key, pair in saved.items():
-            if isinstance(pair, list) and len(pair) == 2 and numbers.get(key) == pair[0] \
+            if not (isinstance(pair, list) and len(pair) == 2 and numbers.get(key) == pair[0]):
+                continue
+            uuid = str(pair[1]).lower()
+            if uuid and uuid not in self.contact_uuids \
                     and key not in self.contact_uuids.values():
-                self.contact_uuids[str(pair[1]).lower()] = key
-
-    @property
-    def _configured_uuid(self) -> set[str]:
-        return set(self.configured_uuids.values())
+                self.contact_uuids[uuid] = key
 
     def group_contact(self, group_id: str | None) -> str | None:
         return self.contact_groups.get(rest_group_id(group_id)) if group_id else None

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from connectors.signal_envelopes import Directory
 from tests.conftest import eventually, write_config
 from tests.fakes.signal_api import (
     Contact,
@@ -226,3 +227,16 @@ def test_a_contact_group_needs_the_contacts_own_uuid(tmp_path: Path) -> None:
                                           r"person sam's uuid"):
         load(write_config(tmp_path, extra=toml.replace(ALEX.uuid, SAM.uuid)), environ={})
     assert load(write_config(tmp_path, extra=toml), environ={}).contacts["alex"].signal
+
+
+def test_a_kept_uuid_never_overrides_the_config(tmp_path: Path) -> None:
+    config = load(write_config(tmp_path, extra=config_toml("http://127.0.0.1:9")), environ={})
+    directory = Directory.from_config(config, ACCOUNT)
+    directory.restore({"jo": [JO.number, ALEX.uuid], "alex": [JO.number, STRANGER.uuid]})
+    assert directory.contact_of(text_message(ALEX, "ok")) == "alex"
+    assert directory.learnt() == {}  # nothing was taken back
+    directory.restore({"jo": ["+15550000077", JO.uuid]})  # a number no longer configured
+    assert directory.learnt() == {}
+    directory.restore({"jo": [JO.number, JO.uuid]})
+    assert directory.contact_of(text_message(Contact(JO.uuid, None, "Jo"), "ok")) == "jo"
+    assert directory.learnt() == {"jo": [JO.number, JO.uuid]}
