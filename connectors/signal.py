@@ -51,6 +51,9 @@ log = logging.getLogger("watcher.signal")
 
 GROUPS_FEED = "signal-contact-groups"  # a contact group with a watched person in it
 INBOX = "signal/inbox"  # the cursor holding a received batch until every item is handled
+# Number-only contacts' uuids, learnt from their first message: kept, so that after a
+# restart the same number under another uuid is still refused.
+CONTACT_UUIDS = "signal/contact-uuids"
 CLIENT_TIMEOUT = 20.0
 MAX_BATCH = 100  # envelopes per receive: bounds what one crash could have to replay
 ONCE_SECONDS = 2.0  # how long `watcher run --once` listens in json-rpc mode
@@ -103,6 +106,11 @@ class SignalConnector:
         self._sink = sink
         self.sending.report = sink.feed_failed
         self.sending.ok = sink.feed_ok
+        try:
+            saved = json.loads(sink.cursor(CONTACT_UUIDS) or "{}")
+        except ValueError:
+            saved = {}  # unreadable: learnt again, as on a first start
+        self.directory.restore(saved if isinstance(saved, dict) else {})
         try:
             actual = await self.client.mode()
         except SignalError as exc:
@@ -313,6 +321,9 @@ class SignalConnector:
                 log.warning("could not delete Signal attachment %s: %s", attachment_id, exc)
 
     async def _respond(self, reply: Reply) -> None:
+        learnt = json.dumps(self.directory.learnt(), sort_keys=True)
+        if learnt != (self._need_sink().cursor(CONTACT_UUIDS) or "{}"):
+            self._need_sink().save_cursor(CONTACT_UUIDS, learnt)
         answer = self._need_sink().response(reply.response)
         if not answer:
             return

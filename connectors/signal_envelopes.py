@@ -63,8 +63,12 @@ class Directory:
     person_numbers: dict[str, str] = field(default_factory=dict)
     contact_numbers: dict[str, str] = field(default_factory=dict)
     contact_groups: dict[str, str] = field(default_factory=dict)
-    # Contacts' uuids, learnt from envelopes that showed both: later ones may hide the number.
+    # Contacts' uuids: configured (`contacts.X.signal.uuid`), or learnt from the first
+    # envelope that showed a configured number with its uuid. A uuid, once known, is the
+    # contact: later envelopes may hide the number, and a number that turns up with another
+    # uuid (re-registered, recycled) is no longer theirs.
     contact_uuids: dict[str, str] = field(default_factory=dict)
+    configured_uuids: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config, account: str) -> Directory:
@@ -79,6 +83,9 @@ class Directory:
                 found.contact_numbers[normalise_number(contact.signal.number)] = key
             if contact.signal and contact.signal.group:
                 found.contact_groups[contact.signal.group] = key
+            if contact.signal and contact.signal.uuid:
+                found.contact_uuids[contact.signal.uuid.lower()] = key
+                found.configured_uuids[contact.signal.uuid.lower()] = key
         return found
 
     @property
@@ -97,12 +104,42 @@ class Directory:
         return self.person_numbers.get(normalise_number(number)) if number else None
 
     def contact_of(self, envelope: Mapping[str, Any]) -> str | None:
+        """The contact who sent an envelope, by their uuid; None for anyone else.
+
+        signal-cli always names the sender's uuid (the number only when it is shared), so
+        an envelope without one is nobody's. A number-only contact's uuid is learnt from
+        their first envelope and insisted on from then on.
+        """
         uuid = str(envelope.get("sourceUuid") or "").lower()
+        if not uuid:
+            return None
+        if uuid in self.contact_uuids:
+            return self.contact_uuids[uuid]
         number = envelope.get("sourceNumber")
-        found = self.contact_numbers.get(normalise_number(number)) if number else None
-        if found is not None and uuid:
-            self.contact_uuids[uuid] = found
-        return found or self.contact_uuids.get(uuid)
+        found = self.contact_numbers.get(normalise_number(str(number))) if number else None
+        if found is None or found in self.contact_uuids.values():
+            return None  # a stranger, or the contact's number under someone else's uuid
+        self.contact_uuids[uuid] = found
+        return found
+
+    def learnt(self) -> dict[str, list[str]]:
+        """The uuids learnt for number-only contacts, {contact: [number, uuid]}, to keep."""
+        numbers = {key: number for number, key in self.contact_numbers.items()}
+        configured = set(self.configured_uuids.values())
+        return {key: [numbers[key], uuid] for uuid, key in self.contact_uuids.items()
+                if key in numbers and key not in configured}
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Take back uuids learnt before a restart, for contacts whose number is unchanged
+        and who have no configured uuid (the config always wins)."""
+        numbers = {key: number for number, key in self.contact_numbers.items()}
+        for key, pair in saved.items():
+            if not (isinstance(pair, list) and len(pair) == 2 and numbers.get(key) == pair[0]):
+                continue
+            uuid = str(pair[1]).lower()
+            if uuid and uuid not in self.contact_uuids \
+                    and key not in self.contact_uuids.values():
+                self.contact_uuids[uuid] = key
 
     def group_contact(self, group_id: str | None) -> str | None:
         return self.contact_groups.get(rest_group_id(group_id)) if group_id else None
@@ -237,29 +274,43 @@ def contact_reply(directory: Directory, config: Config,
     data = _dict(envelope.get("dataMessage"))
     if not data:
         return None  # edits, syncs, typing, receipts: never a response
-    group = _dict(data.get("groupInfo")).get("groupId")
-    # In a group, only a contact group (the trusted circle's own) speaks for a contact: an
-    # "ok" in some family group the watched person shares must never acknowledge an alert.
-    contact = directory.group_contact(group) if group else directory.contact_of(envelope)
+    # Whoever speaks must be a configured contact, by their uuid, in a group as much as in
+    # a direct message: any other member of a contact group gets silence.
+    contact = directory.contact_of(envelope)
     if contact is None:
         return None
-    response = _response(contact, data)
-    if response is None:
+    group = _dict(data.get("groupInfo")).get("groupId")
+    if group:
+        # Only a contact group (the trusted circle's own) is a place to act in: an "ok" in
+        # some family group the watched person shares must never acknowledge an alert.
+        if directory.group_contact(str(group)) is None:
+            return None
+        chat = rest_group_id(str(group))
+    else:
+        signal = config.contacts[contact].signal
+        # Answers go to the contact's configured address (their number, or their group
+        # when that is how they are reached), never to a number learnt from an envelope.
+        chat = (signal.number or signal.group or "") if signal else ""
+    response = _response(contact, data, chat, bool(group))
+    if response is None or not chat:
         return None
-    signal = config.contacts[contact].signal
-    address = (signal.number or signal.group or "") if signal else ""
-    return Reply(response, address) if address else None
+    return Reply(response, chat)
 
 
-def _response(contact: str, data: Mapping[str, Any]) -> Response | None:
+def _response(contact: str, data: Mapping[str, Any], chat: str, group: bool
+              ) -> Response | None:
+    """`reply_to` is the quoted or reacted-to message's timestamp, which with the chat
+    names the alert (a timestamp alone could be one sent elsewhere)."""
     react = _dict(data.get("reaction"))
     if react:
         if react.get("isRemove") or not react.get("emoji"):
             return None
         return Response(PLATFORM, contact, emoji=str(react["emoji"]),
-                        reply_to=str(react.get("targetSentTimestamp")))
+                        reply_to=str(react.get("targetSentTimestamp")), chat=chat,
+                        group=group)
     text = str(data.get("message") or "")
     quote = _dict(data.get("quote"))
     if quote.get("id") is not None:
-        return Response(PLATFORM, contact, text=text, reply_to=str(quote["id"]))
-    return Response(PLATFORM, contact, text=text) if text else None
+        return Response(PLATFORM, contact, text=text, reply_to=str(quote["id"]), chat=chat,
+                        group=group)
+    return Response(PLATFORM, contact, text=text, chat=chat, group=group) if text else None

@@ -180,9 +180,12 @@ def message_response(message: Message, directory: Directory) -> Response | None:
     if contact is None:
         return None
     replied = message.reply_to_message
+    # Message ids are per chat: the chat travels with the reply so that it names the
+    # alert sent into this chat, never one with the same number in another contact's.
     return Response(channel=PLATFORM, contact=contact,
                     text=message.text or message.caption or "",
-                    reply_to=str(replied.message_id) if replied else None)
+                    reply_to=str(replied.message_id) if replied else None,
+                    chat=str(message.chat.id))
 
 
 def reaction_response(reaction: MessageReactionUpdated, directory: Directory
@@ -193,7 +196,7 @@ def reaction_response(reaction: MessageReactionUpdated, directory: Directory
     if contact is None or not added:
         return None
     return Response(channel=PLATFORM, contact=contact, emoji=added[0],
-                    reply_to=str(reaction.message_id))
+                    reply_to=str(reaction.message_id), chat=str(reaction.chat.id))
 
 
 def callback_contact(query: CallbackQuery, directory: Directory) -> str | None:
@@ -209,6 +212,9 @@ def callback_contact(query: CallbackQuery, directory: Directory) -> str | None:
 def callback_response(query: CallbackQuery, contact: str) -> Response:
     found = _ACK_DATA.fullmatch(query.data or "")
     message = query.message
+    # The button is pressed in the contact's private chat (callback_contact checked it),
+    # whose id is the contact's user id.
     return Response(channel=PLATFORM, contact=contact,
                     incident=int(found.group(1)) if found else None,
-                    reply_to=str(message.message_id) if message is not None else None)
+                    reply_to=str(message.message_id) if message is not None else None,
+                    chat=str(query.from_user.id))

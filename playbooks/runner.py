@@ -108,10 +108,10 @@ class PlaybookRunner:
             if contact not in self.config.contacts:
                 continue
             template = per_contact.get(contact, message)
-            text = render(template, fields, contact, self.config, extra)
-            if incident.drill:
-                text = f"{DRILL_MARK} {text}"
+            prefix = f"{DRILL_MARK} " if incident.drill else ""
             for channel, address in addresses(self.config, contact):
+                # Rendered per channel: each has its own length limit to fit.
+                text = render(template, fields, contact, self.config, extra, channel, prefix)
                 self.store.enqueue(incident_id, contact, channel, address, text, now, kind)
 
     def _notices(self) -> int:

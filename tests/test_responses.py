@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import tempfile
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.codes import build_detectors
 from playbooks.channels import Channel, ConsoleChannel
@@ -83,17 +89,16 @@ def rig(tmp_path: Path, extra: str = "", edit: tuple[str, str] | None = None,
 
 
 def test_ack_words() -> None:
-    for text in ("OK", "ok!", "On it", "I'm on it", "okay, calling now", "👍", "/ack"):
+    for text in ("OK", "ok!", "On it.", "I'm on it", "👍", "👍🏽", "/ack", "  yes  "):
         assert is_ack_text(text), text
-    for text in ("what happened?", "not ok", "okra", "call me"):
+    for text in ("what happened?", "not ok", "okra", "call me", "okay, calling now", "k"):
         assert not is_ack_text(text), text
 
 
 async def test_plain_ok_acknowledges_and_stops_escalation(tmp_path: Path) -> None:
     r = rig(tmp_path)
     incident = await r.use(1)
-    assert r.say("jo", "OK, on it") == ("Thank you. You are handling alert #1; the others "
-                                        "have been told.")
+    assert r.say("jo", "On it!") == "Thank you. You are handling alert #1; Alex was told."
     state = r.store.incident(incident)
     assert state is not None and state.state == IncidentState.ACKNOWLEDGED
     await r.settle()
@@ -121,11 +126,14 @@ async def test_reply_picks_the_incident_when_several_are_open(tmp_path: Path) ->
     second = await r.use(2)
     assert r.say("alex", "ok").startswith("Several alerts are open (#1, #2)")  # type: ignore[union-attr]
     rows = r.store.deliveries(second)
-    ref = next(row["platform_ref"] for row in rows if row["contact"] == "alex")
-    assert r.say("alex", "ok", reply_to=ref) is not None
+    row = next(row for row in rows if row["contact"] == "alex")
+    ref, chat = row["platform_ref"], row["address"]
+    assert r.say("alex", "ok", reply_to=ref, chat=chat) is not None
     assert r.store.incident(second).state == IncidentState.ACKNOWLEDGED  # type: ignore[union-attr]
     assert r.store.incident(first).state == IncidentState.OPEN  # type: ignore[union-attr]
     assert r.say("alex", emoji="👍", reply_to="not-an-alert") is None
+    # Without the chat it was said in, a message id names nothing: no guessing.
+    assert r.store.incident_by_ref("apprise", None, ref) is None
 
 
 async def test_strangers_and_untold_contacts_get_nothing(tmp_path: Path) -> None:
@@ -133,8 +141,12 @@ async def test_strangers_and_untold_contacts_get_nothing(tmp_path: Path) -> None
     await r.use(1)
     assert r.say("mallory", "ok") is None
     assert r.say("mallory", "/status") is None
-    assert r.say("nan", "ok") is None  # Nan was not told about alert #1
-    assert r.say("nan", "/ack 1") is None
+    assert r.say("mallory", "/standdown") is None
+    # Nan is a contact, but was not told about alert #1: she cannot act on it, or see it.
+    assert r.say("nan", "ok") == "There is no open alert for you to acknowledge."
+    assert r.say("nan", "/ack 1") == "No alert #1 was sent to you."
+    assert r.say("nan", "/standdown 1") == "No alert #1 was sent to you."
+    assert r.say("nan", "/status") == "No open alerts."
     assert r.store.incident(1).state == IncidentState.OPEN  # type: ignore[union-attr]
 
 
@@ -192,3 +204,35 @@ async def test_permanent_failure_is_reported_to_the_others(tmp_path: Path) -> No
     await r.use(2)
     assert any("Could not deliver alert #2 about Sam to Alex (apprise: chat not found)" in t
                for t in r.chat.to("jo"))
+
+
+NEVER_ACK = st.one_of(
+    st.tuples(st.text(max_size=30), st.sampled_from(["?", "¿", "？"]), st.text(max_size=30))
+    .map("".join),
+    st.tuples(st.sampled_from(["ok", "yes", "on it", "got it", "👍"]),
+              st.sampled_from(["not", "no", "can't", "cannot", "won't", "someone else"]),
+              st.booleans()).map(lambda t: f"{t[1]} {t[0]}" if t[2] else f"{t[0]}, {t[1]}"),
+    st.lists(st.sampled_from(["ok", "yes", "on", "it", "I", "am", "got", "go", "👍"]),
+             min_size=5, max_size=9).map(" ".join),
+)
+
+
+@cache
+def shared_rig() -> Rig:
+    return rig(Path(tempfile.mkdtemp(prefix="responses-")), platform=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(NEVER_ACK, st.booleans())
+def test_no_question_negation_or_long_text_ever_acknowledges(text: str, quoted: bool) -> None:
+    """Through the whole responder (commands included), quoted or not, with one alert open:
+    it stays open, and the contact is never told they are handling it."""
+    r = shared_rig()
+    incident = asyncio.run(r.use(len(r.store.incidents()) + 1))
+    row = next(row for row in r.store.deliveries(incident) if row["contact"] == "jo")
+    extra = {"reply_to": row["platform_ref"], "chat": row["address"]} if quoted else {}
+    said = r.say("jo", text, **extra)
+    state = r.store.incident(incident).state  # type: ignore[union-attr]
+    r.say("alex", f"/standdown {incident}")  # the next example starts with one alert open
+    assert state == IncidentState.OPEN
+    assert said is None or "You are handling" not in said

@@ -184,6 +184,7 @@ def _check_connectors(config: Config) -> list[str]:
             problems.append(f'contacts.{key}.signal: give exactly one of number = "+44..." or '
                             'group = "group.ID"')
         problems.extend(_signal_account_clash(config, key, contact))
+        problems.extend(_signal_contact_uuid(config, key, contact))
     for key, person in config.people.items():
         if person.signal and not (person.signal.uuid or person.signal.number):
             problems.append(f"people.{key}.signal: give uuid (preferred) or number")
@@ -195,6 +196,29 @@ def _check_connectors(config: Config) -> list[str]:
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
     return problems
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _signal_contact_uuid(config: Config, key: str, contact: Contact) -> list[str]:
+    """i13-act: in a group only the uuid tells a contact's own messages from the others'."""
+    signal = contact.signal
+    if signal is None:
+        return []
+    if signal.uuid is None:
+        if signal.group is not None:
+            return [f"contacts.{key}.signal.uuid: {contact.name} is reached in a group, where "
+                    "only their uuid tells their messages from other members' (see "
+                    "docs/signal.md, How contacts answer)"]
+        return []
+    if not _UUID.fullmatch(signal.uuid.lower()):
+        return [f"contacts.{key}.signal.uuid: not a Signal uuid (8-4-4-4-12 hex digits)"]
+    for person_key, person in config.people.items():
+        if person.signal and person.signal.uuid and \
+                person.signal.uuid.lower() == signal.uuid.lower():
+            return [f"contacts.{key}.signal.uuid: this is watched person {person_key}'s uuid"]
+    return []
 
 
 def _same_number(a: str, b: str) -> bool:

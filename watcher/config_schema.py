@@ -109,6 +109,9 @@ class TelegramContact(_Strict):
 class SignalContact(_Strict):
     number: str | None = None
     group: str | None = None
+    # i13-act: the contact's own Signal uuid, how the watcher knows their messages (a
+    # number can be hidden); needed with `group`, optional with `number`.
+    uuid: str | None = None
 
 
 class Contact(_Strict):

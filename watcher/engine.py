@@ -188,7 +188,8 @@ class Engine:
 
     def _stand_down(self, match: Match, now: datetime) -> None:
         for incident in self.store.open_incidents_of(match.person):
-            self.store.set_incident_state(incident, IncidentState.STOOD_DOWN, now)
+            self.store.set_incident_state(incident, IncidentState.STOOD_DOWN, now,
+                                          by=f"code:{match.code}")
             self.store.add_match(incident, match)
             self.store.add_notice(incident, "stood_down", f"code:{match.code}", now)
         log.info("stand-down code used for %s", match.person)

@@ -159,8 +159,12 @@ class DeliveryError(Exception):
 class Response:
     """A registered contact's message, reaction or button press on a channel.
 
-    Connectors build these only for registered contacts: a stranger's message is dropped
-    unread and never answered.
+    Connectors build these only for registered contacts, recognised by a stable id (a
+    Telegram user id, a Signal uuid): a stranger's message is dropped unread and never
+    answered. `contact` is who spoke; `chat` is where, spelt as the outbox `address` of
+    that channel (a Telegram chat id, a Signal number or group), because a platform's
+    message ids (`reply_to`) are only unique within one chat. `group` marks a shared chat
+    (a Signal contact group), where contacts also talk among themselves.
     """
 
     channel: str
@@ -169,6 +173,8 @@ class Response:
     reply_to: str | None = None
     emoji: str | None = None
     incident: int | None = None
+    chat: str | None = None
+    group: bool = False
 
 
 def utcnow() -> datetime:

@@ -327,14 +327,17 @@ class Store:
         self.conn.execute("UPDATE runs SET status = 'finished', due_at = ? WHERE incident_id = ?",
                           (ts(now), incident_id))
 
-    def acknowledge(self, incident_id: int, contact: str, now: datetime) -> bool:
-        """Mark an open incident acknowledged; False if it was not open (first ack wins)."""
+    def acknowledge(self, incident_id: int, contact: str, now: datetime,
+                    channel: str | None = None) -> bool:
+        """Mark an open incident acknowledged; False if it was not open (first ack wins).
+        The evidence log records who acknowledged and on which channel."""
         cur = self.conn.execute(
             "UPDATE incidents SET state = 'acknowledged', acked_by = ?, acked_at = ?, "
             "updated_at = ? WHERE id = ? AND state = 'open'",
             (contact, ts(now), ts(now), incident_id))
         if cur.rowcount == 1:
-            self.log(now, "ack", incident_id, {"contact": contact})
+            data = {"contact": contact} | ({"channel": channel} if channel else {})
+            self.log(now, "ack", incident_id, data)
         return cur.rowcount == 1
 
     def acked_by(self, incident_id: int) -> str | None:
@@ -357,13 +360,31 @@ class Store:
             (contact, *states)).fetchall()
         return [int(r[0]) for r in rows]
 
-    def incident_by_ref(self, channel: str, platform_ref: str) -> tuple[int, str] | None:
-        """The (incident, contact) of the alert a platform message id refers to."""
+    def incident_by_ref(self, channel: str, address: str | None,
+                        platform_ref: str) -> int | None:
+        """The incident of the message we sent with this platform id into this chat.
+
+        Message ids are per chat on Telegram (and a Signal timestamp names a message only
+        with its conversation), so the chat (`address`) is part of the key: without it, a
+        reply to alert #2 in one chat could name #3 sent to another. No chat, no match.
+        """
+        if address is None:
+            return None
         row = self.conn.execute(
-            "SELECT incident_id, contact FROM outbox WHERE channel = ? AND platform_ref = ? "
-            "AND incident_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-            (channel, platform_ref)).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+            "SELECT incident_id FROM outbox WHERE channel = ? AND address = ? "
+            "AND platform_ref = ? AND incident_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (channel, address, platform_ref)).fetchone()
+        return None if row is None else int(row[0])
+
+    def incidents_told_in(self, channel: str, address: str,
+                          states: tuple[str, ...] = ("open",)) -> list[int]:
+        """Incidents in these states that an alert or notice was sent about into a chat."""
+        marks = ",".join("?" * len(states))
+        rows = self.conn.execute(
+            f"SELECT DISTINCT i.id FROM incidents i JOIN outbox o ON o.incident_id = i.id "
+            f"WHERE o.channel = ? AND o.address = ? AND i.state IN ({marks}) ORDER BY i.id",
+            (channel, address, *states)).fetchall()
+        return [int(r[0]) for r in rows]
 
     def incident(self, incident_id: int) -> Incident | None:
         row = self.conn.execute(
@@ -380,10 +401,13 @@ class Store:
         ids = [int(r[0]) for r in self.conn.execute(query, (state.value,) if state else ())]
         return [i for i in (self.incident(n) for n in ids) if i is not None]
 
-    def set_incident_state(self, incident_id: int, state: IncidentState, now: datetime) -> None:
+    def set_incident_state(self, incident_id: int, state: IncidentState, now: datetime,
+                           by: str | None = None) -> None:
+        """`by`: who did it (a contact key, "code:NAME", "cli"), kept in the evidence log."""
         self.conn.execute("UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?",
                           (state.value, ts(now), incident_id))
-        self.log(now, "incident", incident_id, {"state": state.value})
+        self.log(now, "incident", incident_id,
+                 {"state": state.value} | ({"by": by} if by else {}))
         if state in (IncidentState.STOOD_DOWN, IncidentState.RESOLVED):
             self.finish_run(incident_id, now)
 
