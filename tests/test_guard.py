@@ -42,6 +42,7 @@ pytestmark = pytest.mark.timeout(60)
 
 SAM_ID = 111222333  # Sam's Telegram user id
 SAM_PHONE = "+447700900123"
+JO_UUID = "0d0e0f10-0000-4000-8000-00000000000a"  # Jo's own uuid (a group contact needs it)
 ACCOUNT = "+15550000001"
 SAM = Contact("5a3e0c1e-0000-4000-8000-000000000005", "+15550000005", "Sam")
 ALEX = make_contact("+15550000002", "Alex")
@@ -192,7 +193,7 @@ async def test_sam_by_uuid_only_and_a_contact_given_sams_number(tmp_path: Path,
 async def test_a_contact_group_sam_writes_in(tmp_path: Path, api: FakeSignalApi) -> None:
     """docs/signal.md used to suggest exactly this: a group with Sam and the contacts."""
     group = rest_group_id(FAMILY)
-    app, stop, task = await run_app(tmp_path, api, f'group = "{group}"')
+    app, stop, task = await run_app(tmp_path, api, f'group = "{group}"\nuuid = "{JO_UUID}"')
     try:
         api.inject(group_message(SAM, FAMILY, "dinner at 7?"))
         await until(lambda: ("signal", group, "sam") in app.store.places(), "the place learnt")
@@ -213,7 +214,7 @@ async def test_a_contact_group_with_sam_in_it_is_refused_from_the_start(
     api.groups = [{"id": group, "internal_id": FAMILY, "name": "Family", "members":
                    [ACCOUNT, ALEX.number, SAM.uuid], "pending_invites": [], "admins": []},
                   {"id": rest_group_id("other"), "internal_id": "other", "members": [ACCOUNT]}]
-    app, stop, task = await run_app(tmp_path, api, f'group = "{group}"')
+    app, stop, task = await run_app(tmp_path, api, f'group = "{group}"\nuuid = "{JO_UUID}"')
     try:
         await until(lambda: ("signal", group, "sam") in app.store.places(), "the place")
         problem = next(h for h in app.store.health() if h["feed"] == "signal-contact-groups")

@@ -101,10 +101,14 @@ class App:
     def response(self, response: Response) -> str | None:
         reply = self.responder.handle(response)
         self._wake.set()  # an ack or stand-down may need announcing
-        # The connector sends the answer to the contact's address: the guard's word holds
-        # there too (a contact group a watched person turned out to be in gets silence).
-        if reply is not None and self.runner.guard.refuses_any(response.channel,
-                                                               response.contact):
+        # The connector sends the answer where the response came from (`chat`, spelt as an
+        # outbox address) or to the contact's address: the guard's word holds there too (a
+        # contact group a watched person turned out to be in gets silence).
+        guard = self.runner.guard
+        if reply is not None and (
+                guard.refuses_any(response.channel, response.contact)
+                or (response.chat is not None
+                    and guard.refusal(response.channel, response.contact, response.chat))):
             return None
         return reply
 
