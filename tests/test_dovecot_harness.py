@@ -40,30 +40,44 @@ def read_until(client: imaplib.IMAP4, marker: bytes, limit: int = 20) -> bytes:
     raise AssertionError(f"no {marker!r} within {limit} lines")
 
 
-def test_runs_unprivileged_on_loopback(dovecot: Dovecot) -> None:
-    pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    owners = {int(Path(f"/proc/{p}/status").read_text().split("Uid:")[1].split()[0])
-              for p in pids if _is_dovecot(p, dovecot)}
+def test_runs_unprivileged_on_loopback_only(dovecot: Dovecot) -> None:
+    owners = {_uid(pid) for pid in os.listdir("/proc") if pid.isdigit() and _is_ours(pid, dovecot)}
     assert owners, "no dovecot process found"
+    assert owners == {dovecot.uid}
     if os.geteuid() == 0:
-        assert 0 not in owners  # every Dovecot process dropped root
-    with pytest.raises(OSError):  # the listener is bound to 127.0.0.1 only
-        socket.create_connection((_non_loopback_address(), dovecot.port), timeout=2)
+        assert dovecot.uid != 0  # every Dovecot process runs as the unprivileged user
+    assert _listening_addresses(dovecot.port) == {"127.0.0.1"}
 
 
-def _is_dovecot(pid: str, server: Dovecot) -> bool:
+def _is_ours(pid: str, server: Dovecot) -> bool:
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return str(server.root).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return str(server.root).encode() in cmdline
 
 
-def _non_loopback_address() -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a source address
-        address = str(probe.getsockname()[0])
-    return address if not address.startswith("127.") else "192.0.2.1"
+def _uid(pid: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("Uid:")[1].split()[0])
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses of the sockets listening on ``port`` (IPv4 and IPv6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(_address(address))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    if len(hex_address) == 8:
+        return socket.inet_ntop(socket.AF_INET, bytes.fromhex(hex_address)[::-1])
+    words = [bytes.fromhex(hex_address[i:i + 8])[::-1] for i in range(0, 32, 8)]
+    return socket.inet_ntop(socket.AF_INET6, b"".join(words))
 
 
 def test_login_and_examine_is_read_only(dovecot: Dovecot) -> None:

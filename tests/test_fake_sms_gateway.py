@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from tests.fakes.sms_gateway import (
     BASE_RETRY_DELAY,
     FakeSmsGateway,
+    Sms,
     basic_auth,
     inbox_text_hash,
     java_string_hash,
@@ -208,6 +209,20 @@ async def test_message_id_is_a_content_hash_and_not_unique(
         assert phone2.receive_sms(SAM, "BB", date_ms=date).message_id == a.message_id
 
 
+HOSTILE_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=200)
+
+
+@given(HOSTILE_TEXT, HOSTILE_TEXT.filter(bool))
+def test_any_text_survives_the_wire_format_and_verifies(text: str, sender: str) -> None:
+    gw = FakeSmsGateway()  # not started: only its serialiser and signer are used
+    sms = Sms(sender, text, 1_765_000_000_000, None, None)
+    body = gw.sms_received_body(sms).encode()
+    assert verify(gw.signing_key, body, gw.signed_headers(body))
+    payload = json.loads(body)["payload"]
+    assert payload["message"] == text and payload["sender"] == sender
+    assert not set("<>&='\u2028\u2029") & set(body.decode())  # Gson's escapes
+
+
 @given(st.text(max_size=40), st.text(min_size=1, max_size=20),
        st.integers(min_value=0, max_value=2**41), st.one_of(st.none(), st.integers(1, 4)))
 def test_message_id_is_eight_hex_digits_at_most(text: str, sender: str, date_ms: int,
@@ -260,7 +275,13 @@ async def test_the_app_gives_up_after_the_retry_count_and_export_does_not_resend
 async def test_offline_phone_queues_without_spending_retries(
         gw: FakeSmsGateway, receiver: Receiver) -> None:
     await register(gw, receiver.url)
-    await gw.go_offline()
+    async with aiohttp.ClientSession() as kept_alive:
+        async with kept_alive.get(gw.base_url + "/health") as resp:
+            assert resp.status == 200
+        await gw.go_offline()
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with kept_alive.get(gw.base_url + "/health") as resp:
+                await resp.read()
     texts = [gw.receive_sms(SAM, f"text {i}") for i in range(3)]
     with pytest.raises(aiohttp.ClientConnectionError):
         await api(gw, "GET", "/health")

@@ -307,6 +307,9 @@ class FakeSmsGateway:
         if self._site is not None:
             await self._site.stop()
             self._site = None
+        if self._runner is not None and self._runner.server is not None:
+            for conn in list(self._runner.server.connections):
+                conn.force_close()  # kept-alive client connections die with the network
 
     async def go_online(self) -> None:
         self.online = True
