@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: example test lint typecheck audit pytest pds lock clean
+.PHONY: example test lint typecheck audit pytest pds dovecot lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,11 @@ audit: $(VENV)/.installed-dev
 pds:
 	bash scripts/install-pds.sh
 
-pytest: $(VENV)/.installed-dev pds
+# Dovecot from Debian's packages, for the IMAP tests (apt-get as root; see the script).
+dovecot:
+	bash scripts/install-dovecot.sh
+
+pytest: $(VENV)/.installed-dev pds dovecot
 	$(BIN)/pytest -q
 
 test: lint typecheck audit pytest
