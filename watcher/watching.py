@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from watcher.config_schema import Config, parse_duration
+from watcher.config_schema import Config
 from watcher.store import Store
 from watcher.supervision import PLATFORMS, expected_feeds
 
@@ -52,10 +52,9 @@ def record_nothing_watched(store: Store, config: Config, now: datetime) -> None:
     blind watch; once the config names a feed it is cleared."""
     with store.transaction():
         if watches_nothing(config):
-            # Blind from the start, and nothing can bring it back by itself: no grace period
-            # (stale_after is for a feed that may recover), so status says NOT WATCHED and
-            # the contacts are told at the first supervision tick.
-            since = now - parse_duration(config.watcher.stale_after)
-            store.feed_failed(NOTHING_FEED, NOTHING_WATCHED, since)
+            # Blind from the start, and nothing can bring it back by itself: a permanent
+            # failure has no grace period (stale_after is for a feed that may recover), so
+            # status says NOT WATCHED and the contacts are told at the first supervision tick.
+            store.feed_failed(NOTHING_FEED, NOTHING_WATCHED, now, permanent=True)
         elif store.feed_failing(NOTHING_FEED) is not None:
             store.feed_ok(NOTHING_FEED, now)
