@@ -74,6 +74,7 @@ class WatcherSection(_Strict):
     heartbeat_every: str = "5m"
     digest: Literal["off", "daily", "weekly"] = "off"
     keep_seen: str = "90d"
+    evidence_key: str = "evidence.key"
 
 
 class TelegramPerson(_Strict):
@@ -265,6 +266,7 @@ class TelegramConnector(_Strict):
     chats: list[int] = Field(default_factory=list)
     poll_timeout: int = Field(default=30, ge=1, le=50)
     profile_photo_interval: str = "15m"
+    local_mode: bool = False
 
 
 class SignalConnector(_Strict):
