@@ -122,7 +122,11 @@ def read(path: Path, key: bytes) -> tuple[list[AnchorLine], list[int]]:
 
 
 def write(path: Path, key: bytes, seq: int, head: str, at: str, kind: str) -> None:
-    """Append one anchor, durably. A lock keeps two processes' lines whole and in order."""
+    """Append one anchor. A lock keeps two processes' lines whole and in order.
+
+    Not fsync'd: it follows a commit on the hot path of every alert. A process crash keeps
+    the line (it is in the kernel's cache); a power cut may lose the last lines, which then
+    verify as "not proven", never as tampering (the database commit was synced first)."""
     body = f"{seq} {head} {at} {kind}"
     fd = _open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
@@ -130,7 +134,6 @@ def write(path: Path, key: bytes, seq: int, head: str, at: str, kind: str) -> No
         if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
             os.fchmod(fd, 0o600)
         os.write(fd, f"{body} {_mac(key, body)}\n".encode("ascii"))
-        os.fsync(fd)
     finally:
         os.close(fd)  # releases the lock
 

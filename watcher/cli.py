@@ -374,7 +374,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
 async def run_drill(config: Config, database: Path, code: str, timeout: float,
                     here: bool) -> str:
     """Start a drill; run it in this process unless a running watcher owns the database."""
-    app = App(config, database=database, connectors=None if here else [])
+    # The person running a drill chose to see the console alerts here (ConsoleChannel).
+    app = App(config, database=database, stdout=sys.stdout, connectors=None if here else [])
     incident = start_drill(config, app.store, code, utcnow())
     stop = asyncio.Event()
     runner = asyncio.create_task(app.run(stop=stop)) if here else None
