@@ -66,7 +66,8 @@ async def test_a_local_path_from_the_server_is_refused(
         await eventually(lambda: watch.incidents("network-down"), "the code after it")
         assert watch.incidents("flower") == []  # the local file was never read
         assert tg.calls("file") == []  # and nothing was downloaded in its place
-        assert tg.updates[photo["update_id"]].confirmed_at is not None  # not retried forever
+        await eventually(lambda: tg.updates[photo["update_id"]].confirmed_at is not None,
+                         "the update confirmed: refused once, not retried forever")
 
 
 async def test_local_mode_reads_the_path_so_the_refusal_above_is_real(

@@ -184,14 +184,20 @@ class NoForeignDebug(logging.Filter):
         return record.levelno >= logging.INFO or record.name.split(".")[0] in OURS
 
 
+def protect(handler: logging.Handler, secrets: Iterable[str] = (), ids: Iterable[str] = (),
+            formatter: SafeFormatter | None = None) -> None:
+    """Make a handler safe: masked and escaped lines, no libraries' debug payloads."""
+    handler.setFormatter(formatter or SafeFormatter(Masker(secrets, ids)))
+    handler.addFilter(NoForeignDebug())
+
+
 def setup(verbose: bool = False, secrets: Iterable[str] = (), ids: Iterable[str] = (),
           stream: TextIO | None = None) -> SafeFormatter:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         stream=stream or sys.stderr, force=True)
     formatter = SafeFormatter(Masker(secrets, ids))
     for handler in logging.getLogger().handlers:
-        handler.setFormatter(formatter)
-        handler.addFilter(NoForeignDebug())
+        protect(handler, formatter=formatter)
     for name in THIRD_PARTY:
         quiet = name in ("httpcore", "hpack")  # byte-level chatter, even for -v
         logging.getLogger(name).setLevel(
