@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import sys
-import unicodedata
 from collections.abc import Iterable
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
@@ -49,12 +48,13 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def escape(text: str) -> str:
-    """Control (Cc), format (Cf: bidi, zero-width) and line/paragraph separators, escaped."""
+    """Every character that is not printable (controls, bidi and zero-width formats, line
+    and paragraph separators, unassigned ones), escaped; the plain space is kept."""
     out = []
     for char in text:
         if char in _ESCAPES:
             out.append(_ESCAPES[char])
-        elif unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        elif not char.isprintable() and char != " ":
             out.append(f"\\u{ord(char):04x}")
         else:
             out.append(char)
