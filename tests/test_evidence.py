@@ -64,6 +64,7 @@ def test_chain_verifies_and_exports(run_db: Path, capsys: pytest.CaptureFixture[
         str(page))
     html = page.read_text()
     assert "Chain verified:" in html and "Code recognised" in html and "SENTINEL" not in html
+    assert "match the anchor written at" in html
     later = tmp_path / "later.jsonl"
     cli(capsys, "evidence", "export", "--config", str(run_db), "--format", "jsonl", "--out",
         str(later), "--from", "2099-01-01")

@@ -276,7 +276,8 @@ def cmd_evidence(args: argparse.Namespace) -> int:
             text = evidence.to_jsonl(items)
         else:
             names = ", ".join(p.name for p in config.people.values())
-            text = evidence.to_html(items, f"Evidence log: {names}", verdict.chain)
+            text = evidence.to_html(items, f"Evidence log: {names}", verdict.chain,
+                                    verdict.proof)
         write_private(args.out, text)
         print(f"Wrote {args.out}")
     except evidence.EvidenceMissing as exc:

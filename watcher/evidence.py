@@ -212,6 +212,19 @@ class Verdict:
     def chain(self) -> tuple[int, str | None]:
         return self.checked, (self.broken[0] if self.broken else None)
 
+    @property
+    def proof(self) -> str:
+        """One sentence on the anchors, for the printable timeline."""
+        if self.broken:
+            return ""
+        if self.unproven:
+            return "NOT FULLY PROVEN: " + "; ".join(self.unproven) + "."
+        if self.anchored_to is None:
+            return ""
+        seq, at = self.anchored_to
+        return (f"Entries 1-{seq} match the anchor written at {at} outside the database, "
+                "signed with a key that is not in it.")
+
 
 def _span(first: int, last: int) -> str:
     return f"entry {first}" if first == last else f"entries {first}-{last}"
@@ -323,7 +336,8 @@ _KINDS = {"match": "Code recognised", "incident": "Alert state", "delivery": "Me
           "recovered": "Watch restored"}
 
 
-def to_html(items: Iterator[Entry], title: str, chain: tuple[int, str | None]) -> str:
+def to_html(items: Iterator[Entry], title: str, chain: tuple[int, str | None],
+            proof: str = "") -> str:
     checked, problem = chain
     rows = []
     for e in items:
@@ -335,6 +349,7 @@ def to_html(items: Iterator[Entry], title: str, chain: tuple[int, str | None]) -
                     f"<td class=h>{e.hash[:16]}</td></tr>")
     status = (f"Chain verified: {checked} entries intact." if problem is None
               else f"CHAIN BROKEN: {html.escape(problem)}")
+    status += f" {html.escape(proof)}" if proof else ""
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
