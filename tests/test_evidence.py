@@ -324,3 +324,12 @@ def test_no_tampering_with_only_the_database_verifies_as_proven(
     proven, _ = evidence.report(verdict)
     assert proven == same, (moves, verdict)
     assert before != db.read_bytes() or same
+
+
+def test_a_lost_key_is_said_at_start_and_old_anchors_are_not_trusted(
+        run_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (run_db.parent / "evidence.key").unlink()
+    assert main(["run", "--once", "--config", str(run_db)]) == 0
+    assert "the evidence key" in capsys.readouterr().err
+    code, out = cli(capsys, "evidence", "verify", "--config", str(run_db))
+    assert code == 1 and "is not signed with this watcher's key" in out

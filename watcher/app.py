@@ -94,13 +94,19 @@ class App:
 
     def _anchor(self, database: Path) -> None:
         """Anchor the evidence log outside the database (a broken key never stops the watch)."""
+        key_path = self.config.resolve(self.config.watcher.evidence_key)
+        anchors = anchor.anchor_path(database)
+        if anchors.exists() and not key_path.exists():
+            self.warnings.append(f"the evidence key {key_path} is missing but {anchors.name} "
+                                 "exists: a new key is made, and the earlier anchors can no "
+                                 "longer be checked (restore the old key to check them)")
         try:
-            key = anchor.load_key(self.config.resolve(self.config.watcher.evidence_key), True)
+            key = anchor.load_key(key_path, True)
         except (anchor.AnchorKeyError, OSError) as exc:
             self.warnings.append(f"the evidence log is not anchored: {exc}")
             return
         if key is not None:
-            self.store.attach_anchor(evidence.Anchorer(anchor.anchor_path(database), key))
+            self.store.attach_anchor(evidence.Anchorer(anchors, key))
 
     # -- the Sink the connectors talk to ---------------------------------------------
 

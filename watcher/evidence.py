@@ -174,10 +174,17 @@ class Anchorer:
         return default if all(str(h) in self.mine for (h,) in rows) else "adopt"
 
     def committed(self, conn: sqlite3.Connection, written: Sequence[str]) -> None:
-        """Call after a commit in which this process appended `written` entries."""
+        """Call after a commit in which this process appended `written` entries.
+
+        Never raises for the anchor file: the commit it follows stands, and a missing
+        anchor shows in `verify` as "not proven"."""
         self.mine.update(written)
         seq, digest = head(conn)
-        last = anchor.last_valid(self.path, self.key)
+        try:
+            last = anchor.last_valid(self.path, self.key)
+        except OSError as exc:
+            log.error("could not read the evidence anchor %s (%s)", self.path, exc.strerror)
+            return
         if last is not None and (last.seq, last.head) == (seq, digest):
             return
         self._write(seq, digest, self._kind(conn, last, "commit"))
