@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import stat
@@ -333,3 +334,24 @@ def test_a_lost_key_is_said_at_start_and_old_anchors_are_not_trusted(
     assert "the evidence key" in capsys.readouterr().err
     code, out = cli(capsys, "evidence", "verify", "--config", str(run_db))
     assert code == 1 and "is not signed with this watcher's key" in out
+
+
+@pytest.mark.parametrize("planted", ["directory", "fifo", "symlink"])
+def test_an_unusable_anchor_file_never_stops_the_watch(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], planted: str) -> None:
+    config = write_config(tmp_path)
+    (tmp_path / "feed.jsonl").write_text("".join(json.dumps(e) + "\n" for e in FEED))
+    anchors = tmp_path / "watcher.db.anchors"
+    if planted == "directory":
+        anchors.mkdir()
+    elif planted == "fifo":
+        os.mkfifo(anchors)  # opening it to read or write would block forever
+    else:
+        anchors.symlink_to(tmp_path / "elsewhere")
+    assert main(["run", "--once", "--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    assert "ALERT to Alex" in captured.out  # the alert went out all the same
+    assert "evidence anchor" in captured.err and "Traceback" not in captured.err
+    code, out = cli(capsys, "evidence", "verify", "--config", str(config))
+    assert code != 0 and "Evidence log intact" not in out
+    assert not (tmp_path / "elsewhere").exists()  # never written through a planted link

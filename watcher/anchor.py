@@ -19,6 +19,7 @@ the contacts) survives that, as of the time it was sent.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -42,8 +43,19 @@ def anchor_path(database: Path) -> Path:
 
 
 def _open_private(path: Path, flags: int) -> int:
-    """Open (creating 0600) without ever following a symlink planted at `path`."""
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    """Open (creating 0600) a regular file, never following a symlink planted at `path`,
+    never blocking on a FIFO planted there."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.fchmod(fd, 0o600)  # the key and the anchors are for their owner only
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def load_key(path: Path, create: bool) -> bytes | None:
@@ -60,15 +72,12 @@ def load_key(path: Path, create: bool) -> bytes | None:
                 handle.flush()
                 os.fsync(handle.fileno())
     try:
-        fd = _open_private(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
+        found = _read(path)
     except OSError as exc:
         raise AnchorKeyError(f"{path}: cannot read the evidence key ({exc.strerror})") from None
-    with os.fdopen(fd, encoding="ascii", errors="replace") as handle:
-        if stat.S_IMODE(os.fstat(handle.fileno()).st_mode) & 0o077:
-            os.fchmod(handle.fileno(), 0o600)
-        text = handle.read().strip()
+    if found is None:
+        return None
+    text = found[0].decode("ascii", errors="replace").strip()
     try:
         key = bytes.fromhex(text)
     except ValueError:
@@ -102,14 +111,31 @@ def parse(key: bytes, number: int, line: str) -> AnchorLine | None:
     return AnchorLine(number, int(seq), head, at, kind, valid)
 
 
-def read(path: Path, key: bytes) -> tuple[list[AnchorLine], list[int]]:
-    """Every anchor in the file, and the numbers of the lines that are not anchors at all."""
+def _read(path: Path, tail: int | None = None) -> tuple[bytes, int] | None:
+    """(the bytes, or the last `tail` of them; the file's size); None if there is no file.
+    Other errors (a directory, no permission) are raised as OSError."""
     try:
         fd = _open_private(path, os.O_RDONLY)
     except FileNotFoundError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if tail is not None and size > tail:
+            os.lseek(fd, size - tail, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks), size
+    finally:
+        os.close(fd)
+
+
+def read(path: Path, key: bytes) -> tuple[list[AnchorLine], list[int]]:
+    """Every anchor in the file, and the numbers of the lines that are not anchors at all."""
+    found_bytes = _read(path)
+    if found_bytes is None:
         return [], []
-    with os.fdopen(fd, encoding="ascii", errors="replace") as handle:
-        lines = handle.read().splitlines()
+    lines = found_bytes[0].decode("ascii", errors="replace").splitlines()
     found: list[AnchorLine] = []
     garbage: list[int] = []
     for number, line in enumerate(lines, start=1):
@@ -131,8 +157,6 @@ def write(path: Path, key: bytes, seq: int, head: str, at: str, kind: str) -> No
     fd = _open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
-            os.fchmod(fd, 0o600)
         os.write(fd, f"{body} {_mac(key, body)}\n".encode("ascii"))
     finally:
         os.close(fd)  # releases the lock
@@ -143,14 +167,11 @@ TAIL = 16_384  # bytes read from the end for the last anchor: the file only grow
 
 def last_valid(path: Path, key: bytes) -> AnchorLine | None:
     """The last anchor signed with `key`, reading only the end of the file."""
-    try:
-        fd = _open_private(path, os.O_RDONLY)
-    except FileNotFoundError:
+    found_bytes = _read(path, TAIL)
+    if found_bytes is None:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        handle.seek(max(0, size - TAIL))
-        lines = handle.read().decode("ascii", errors="replace").splitlines()
+    data, size = found_bytes
+    lines = data.decode("ascii", errors="replace").splitlines()
     if size > TAIL:
         lines = lines[1:]  # the first one may be cut
     for line in reversed(lines):

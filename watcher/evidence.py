@@ -180,19 +180,25 @@ class Anchorer:
         anchor shows in `verify` as "not proven"."""
         self.mine.update(written)
         seq, digest = head(conn)
-        try:
-            last = anchor.last_valid(self.path, self.key)
-        except OSError as exc:
-            log.error("could not read the evidence anchor %s (%s)", self.path, exc.strerror)
-            return
-        if last is not None and (last.seq, last.head) == (seq, digest):
+        ok, last = self._last()
+        if not ok or (last is not None and (last.seq, last.head) == (seq, digest)):
             return
         self._write(seq, digest, self._kind(conn, last, "commit"))
+
+    def _last(self) -> tuple[bool, anchor.AnchorLine | None]:
+        """(readable, the last valid anchor): an unreadable file is logged, never raised."""
+        try:
+            return True, anchor.last_valid(self.path, self.key)
+        except OSError as exc:
+            log.error("could not read the evidence anchor %s (%s)", self.path, exc.strerror)
+            return False, None
 
     def start(self, conn: sqlite3.Connection) -> None:
         """At start-up: anchor the head; say so loudly when it does not match the anchor."""
         seq, digest = head(conn)
-        last = anchor.last_valid(self.path, self.key)
+        ok, last = self._last()
+        if not ok:
+            return
         if last is not None and (last.seq > seq or (last.seq == seq and last.head != digest)):
             log.error("the evidence log does not match its last anchor: it was cut or "
                       "rewritten; run `watcher evidence verify`")
@@ -202,8 +208,11 @@ class Anchorer:
         """A fresh anchor every hour: "at this time the log ended here", even when idle."""
         if self.last_write is None or datetime.now(UTC) - self.last_write >= PERIODIC:
             seq, digest = head(conn)
-            last = anchor.last_valid(self.path, self.key)
-            self._write(seq, digest, self._kind(conn, last, "periodic"))
+            ok, last = self._last()
+            if ok:
+                self._write(seq, digest, self._kind(conn, last, "periodic"))
+            else:
+                self.last_write = datetime.now(UTC)  # try again in an hour, not every tick
 
 
 @dataclass
@@ -292,8 +301,14 @@ def check(conn: sqlite3.Connection, anchors: Path, key: bytes | None,
         verdict.unproven.append("the evidence key is missing, so the anchors cannot be "
                                 "checked: the chain alone does not show a rewrite")
     else:
-        found, garbage = anchor.read(anchors, key)
-        _check_anchors(verdict, found, garbage, hashes, anchors)
+        try:
+            found, garbage = anchor.read(anchors, key)
+        except OSError as exc:
+            verdict.unproven.append(f"the anchor file {anchors} cannot be read "
+                                    f"({exc.strerror}): nothing proves that entries were not "
+                                    "deleted, rewritten or added")
+        else:
+            _check_anchors(verdict, found, garbage, hashes, anchors)
     for seq, prefix in expect:
         if not prefix or not hashes.get(seq, "").startswith(prefix.lower()):
             verdict.broken.append(f"entry {seq} does not have the fingerprint {prefix} that "
