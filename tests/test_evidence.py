@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import write_config
 from watcher import anchor, evidence
+from watcher.app import App
 from watcher.cli import main
 from watcher.config import load
 from watcher.store import Store
@@ -355,3 +357,46 @@ def test_an_unusable_anchor_file_never_stops_the_watch(
     code, out = cli(capsys, "evidence", "verify", "--config", str(config))
     assert code != 0 and "Evidence log intact" not in out
     assert not (tmp_path / "elsewhere").exists()  # never written through a planted link
+
+
+async def test_an_entry_forged_while_the_watcher_runs_is_not_laundered(
+        tmp_path: Path) -> None:
+    config_path = write_config(tmp_path)
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps(FEED[1]) + "\n")
+    app = App(load(config_path, environ={}), stdout=io.StringIO())
+    try:
+        await app.run(once=True)
+        recompute(tmp_path / "watcher.db", FORGE)  # beside the running watcher
+        later = dict(FEED[1], id="3", at="2026-11-22T09:00:00Z")
+        with feed.open("a") as handle:
+            handle.write(json.dumps(later) + "\n")
+        await app.run(once=True)  # its next commits build on the forged entry
+        key = anchor.load_key(tmp_path / "evidence.key", create=False)
+        verdict = evidence.check(app.store.conn, tmp_path / "watcher.db.anchors", key)
+    finally:
+        await app.aclose()
+    assert not verdict.broken
+    assert any("were found without an anchor" in p for p in verdict.unproven), verdict
+    assert not evidence.report(verdict)[0]
+
+
+def test_an_idle_watcher_anchors_every_hour(run_db: Path) -> None:
+    store = Store(run_db.parent / "watcher.db")
+    key = anchor.load_key(run_db.parent / "evidence.key", create=False)
+    assert key is not None
+    anchors = run_db.parent / "watcher.db.anchors"
+    try:
+        anchorer = evidence.Anchorer(anchors, key)
+        store.attach_anchor(anchorer)
+        lines = len(anchors.read_text().splitlines())
+        store.anchor_tick()  # just anchored at start: nothing new
+        assert len(anchors.read_text().splitlines()) == lines
+        assert anchorer.last_write is not None
+        anchorer.last_write -= evidence.PERIODIC
+        store.anchor_tick()
+        last = anchors.read_text().splitlines()[-1].split(" ")
+        assert len(anchors.read_text().splitlines()) == lines + 1 and last[3] == "periodic"
+        assert (int(last[0]), last[1]) == evidence.head(store.conn)
+    finally:
+        store.close()
