@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.conftest import write_config
 from watcher import logs
+from watcher.store import Store
 
 SECRET_URL = "json://user:Pa55w0rd-x@hooks.example.org/T0KEN-abc123/zz?apikey=QUERYSECRET9"
 IDS = ["+447700900123", "-1001234567890", "7340012345", "0f8fad5b-d9cb-469f-a165-70867728950e"]
@@ -84,3 +90,17 @@ def test_a_traceback_cannot_forge_a_line(logger: tuple[logging.Logger, io.String
     lines = out.getvalue().splitlines()
     assert lines[0] == "failed" or lines[0].endswith("failed")
     assert all(line.startswith("  | ") for line in lines[1:])
+
+
+def test_every_command_logs_through_the_safe_handler(tmp_path: Path) -> None:
+    """Not only `run`: `watcher status` on a database others could read warns through the
+    safe handler (Python's last-resort handler would print the bare message, unmasked)."""
+    config = write_config(tmp_path)
+    db = tmp_path / "watcher.db"
+    Store(db).close()
+    db.chmod(0o644)
+    done = subprocess.run([sys.executable, "-m", "watcher.cli", "status", "--config",
+                           str(config)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^\d{4}-\d\d-\d\d [\d:,]+ WARNING watcher.store: watcher.db was "
+                     r"readable by others", done.stderr, re.MULTILINE), done.stderr

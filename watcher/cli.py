@@ -131,7 +131,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(path: Path) -> Config:
-    return config_module.load(path)
+    config = config_module.load(path)
+    logs.ensure(config)  # i13-leaks: every command's log lines are masked, not only run's
+    return config
 
 
 def cmd_check(args: argparse.Namespace) -> int:

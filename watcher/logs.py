@@ -206,6 +206,13 @@ def setup(verbose: bool = False, secrets: Iterable[str] = (), ids: Iterable[str]
     return formatter
 
 
+def ensure(config: Config) -> None:
+    """For commands other than run: without a handler, Python's last-resort handler would
+    print warnings raw to stderr. Install the safe one, unless the host has its own."""
+    if not logging.getLogger().handlers:
+        setup_for(config)
+
+
 def setup_for(config: Config, verbose: bool = False, stream: TextIO | None = None
               ) -> SafeFormatter:
     secrets, ids = sensitive(config)
