@@ -6,7 +6,9 @@ Responses; everything else is dropped unread. Alerts go out as plain messages.
 
 Nothing is lost across a crash: normal-mode receive acknowledges what it returns, so each
 batch is written to the store (cursor ``signal/inbox``) before it is handled, and shrinks in
-the same transaction as each event it yields. json-rpc mode drops what arrives while no
+the same transaction as each event it yields. The journal holds the survivor's message text,
+so once it is empty the store deletes it and scrubs the WAL of its earlier versions (a
+cursor named ``*/inbox`` is a journal: watcher/store.py). json-rpc mode drops what arrives while no
 websocket is open; every cut is reported as a possible gap.
 """
 
@@ -50,7 +52,7 @@ from watcher.models import BytesImage, DeliveryError, Event, ImageSource
 log = logging.getLogger("watcher.signal")
 
 GROUPS_FEED = "signal-contact-groups"  # a contact group with a watched person in it
-INBOX = "signal/inbox"  # the cursor holding a received batch until every item is handled
+INBOX = "signal/inbox"  # the journal holding a received batch until every item is handled
 # Number-only contacts' uuids, learnt from their first message: kept, so that after a
 # restart the same number under another uuid is still refused.
 CONTACT_UUIDS = "signal/contact-uuids"

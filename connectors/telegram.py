@@ -103,7 +103,8 @@ class TelegramConnector:
         guard_logs(token)
         self.directory = Directory.from_config(config)
         self.bot = make_bot(token, self.section.api_url)
-        self.media = MediaFetcher(self.bot, config.watcher.max_image_bytes)
+        self.media = MediaFetcher(self.bot, config.watcher.max_image_bytes,
+                                  self.section.local_mode)
         self.sender = AlertSender(self.bot, config, self.directory)
         self._sink: Sink | None = None
         self._me: User | None = None

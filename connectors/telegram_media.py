@@ -8,10 +8,17 @@ decompression bomb is never even fetched.
 A file Telegram cannot give us (too big, gone) becomes an image whose read fails: the engine
 records a failed detection instead of a silent "no match". A network error is raised instead,
 so the whole update is fetched again later and nothing is lost.
+
+Files come from downloads only. PTB reads a file from this machine's disk instead of
+downloading it when getFile answers with a path that exists here (meant for a local Bot API
+server): a malicious or misconfigured server could make us read /etc/shadow or the watcher's
+own database and feed it to the detectors. Unless `connectors.telegram.local_mode` is on,
+any file_path that is not a download URL under the server's file endpoint is refused.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +26,8 @@ from telegram import Bot, Message, PhotoSize
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken
 
 from watcher.models import BytesImage, ImageSource, ImageTooLarge
+
+log = logging.getLogger("watcher.telegram")
 
 NO_PHOTO = "none"  # the profile cursor when the person has no (visible) profile photo
 
@@ -47,10 +56,19 @@ def is_image_document(message: Message) -> bool:
     return document is not None and (document.mime_type or "").startswith("image/")
 
 
+def downloadable(bot: Bot, file_path: str | None, local_mode: bool) -> bool:
+    """A file_path PTB will fetch over HTTP from the Bot API server (and not read from
+    this machine's disk), or any path when a local Bot API server is configured."""
+    if not file_path:
+        return False
+    return local_mode or file_path.startswith(bot.base_file_url + "/")
+
+
 class MediaFetcher:
-    def __init__(self, bot: Bot, max_bytes: int) -> None:
+    def __init__(self, bot: Bot, max_bytes: int, local_mode: bool = False) -> None:
         self.bot = bot
         self.max_bytes = max_bytes
+        self.local_mode = local_mode
 
     async def images(self, message: Message, name: str) -> tuple[ImageSource, ...]:
         """The photo, or the image sent as a file, of a message (at most one each)."""
@@ -72,6 +90,13 @@ class MediaFetcher:
             file = await self.bot.get_file(file_id)
         except BadRequest as exc:  # "file is too big" (over 20 MB), "invalid file_id"
             return RefusedImage(name, f"Telegram would not give the file ({exc.message})")
+        if not downloadable(self.bot, file.file_path, self.local_mode):
+            # Never the path itself in the log: it is the server's choice, maybe hostile.
+            log.warning("refused a file the Bot API server named by a local path (set "
+                        "connectors.telegram.local_mode only for a local Bot API server)")
+            return RefusedImage(name, "the Bot API server gave a local file path instead of "
+                                      "a download; refused (connectors.telegram.local_mode "
+                                      "is off)")
         if file.file_size is not None and file.file_size > self.max_bytes:
             return self._too_large(name, file.file_size)
         try:

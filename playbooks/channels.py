@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Protocol, TextIO
 
 from watcher.config import Config, SecretRef, addresses
+from watcher.logs import escape
 from watcher.models import DeliveryError
 
 __all__ = ["AppriseChannel", "Channel", "ConsoleChannel", "DeliveryError", "addresses",
@@ -39,7 +40,15 @@ class Channel(Protocol):
 
 
 class ConsoleChannel:
-    """Prints the alert a contact would receive, clearly marked: the example needs no account."""
+    """Prints the alert a contact would receive, clearly marked: the example needs no account.
+
+    It is for trying the watcher and drills at a terminal. The text holds the survivor's
+    matched words and the contacts' fields (an address), so on a standard output that is
+    not a terminal (the system journal under systemd, a pipe, a file) only a one-line notice
+    is printed, without the text. A stream handed in explicitly (tests, `watcher drill`) is
+    the caller's choice and gets the text. Control characters are escaped either way: the
+    survivor's words must not drive the terminal (docs/operations.md).
+    """
 
     name = "console"
 
@@ -51,10 +60,23 @@ class ConsoleChannel:
                    incident: int | None = None) -> str | None:
         stream = self.stream or sys.stdout
         name = self.config.contacts[contact].name
-        bar = "=" * 60
-        stream.write(f"{bar}\nALERT to {name} (console channel)\n{text}\n{bar}\n")
+        if self.stream is None and not _is_terminal(stream):
+            which = f", alert #{incident}" if incident is not None else ""
+            stream.write(f"ALERT to {name} (console channel{which}): text not shown, standard "
+                         "output is not a terminal (docs/operations.md)\n")
+        else:
+            bar = "=" * 60
+            shown = "\n".join(escape(line) for line in text.split("\n"))
+            stream.write(f"{bar}\nALERT to {name} (console channel)\n{shown}\n{bar}\n")
         stream.flush()
         return None
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream: assume it is not
+        return False
 
 
 class AppriseChannel:

@@ -20,7 +20,7 @@ from detectors.codes import build_detectors
 from playbooks.channels import AppriseChannel, Channel, ConsoleChannel
 from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
-from watcher import failsafe
+from watcher import anchor, evidence, failsafe
 from watcher.config import Config, parse_duration
 from watcher.engine import Engine
 from watcher.heartbeat import Heartbeat
@@ -66,7 +66,10 @@ class App:
         self.config = config
         self.clock = clock
         self.store = Store(database or config.database)
-        detectors, self.warnings = build_detectors(config, ImageCache(self.store))
+        self.warnings: list[str] = []
+        self._anchor(database or config.database)
+        detectors, warnings = build_detectors(config, ImageCache(self.store))
+        self.warnings.extend(warnings)
         self.engine = Engine(config, self.store, detectors, clock)
         self.connectors = list(build_connectors(config) if connectors is None else connectors)
         self.channels: dict[str, Channel] = {
@@ -88,6 +91,22 @@ class App:
         self._wake = asyncio.Event()
         self._db_failure: str | None = None
         self.probe_every = failsafe.PROBE_EVERY
+
+    def _anchor(self, database: Path) -> None:
+        """Anchor the evidence log outside the database (a broken key never stops the watch)."""
+        key_path = self.config.resolve(self.config.watcher.evidence_key)
+        anchors = anchor.anchor_path(database)
+        if anchors.exists() and not key_path.exists():
+            self.warnings.append(f"the evidence key {key_path} is missing but {anchors.name} "
+                                 "exists: a new key is made, and the earlier anchors can no "
+                                 "longer be checked (restore the old key to check them)")
+        try:
+            key = anchor.load_key(key_path, True)
+        except (anchor.AnchorKeyError, OSError) as exc:
+            self.warnings.append(f"the evidence log is not anchored: {exc}")
+            return
+        if key is not None:
+            self.store.attach_anchor(evidence.Anchorer(anchors, key))
 
     # -- the Sink the connectors talk to ---------------------------------------------
 
@@ -216,6 +235,7 @@ class App:
     async def supervise(self) -> None:
         """Blind watches, the digest, the heartbeat and retention (every tick, in run)."""
         self.supervisor.tick()
+        self.store.anchor_tick()
         if self.supervisor.digest_due():
             self.supervisor.send_digest()
         await self.heartbeat.maybe_ping(self.clock(), healthy=not any(

@@ -18,8 +18,8 @@ from connectors.telegram_export import ExportFormatError
 from detectors.codes import CodeLoadError, build_detectors
 from playbooks.channels import addresses
 from playbooks.drills import report, start_drill
+from watcher import anchor, evidence, init, logs
 from watcher import config as config_module
-from watcher import evidence, init, logs
 from watcher.app import App, unknown_person
 from watcher.audit import audit as run_audit
 from watcher.audit import report as audit_report
@@ -102,11 +102,15 @@ def _parser() -> argparse.ArgumentParser:
                                "broken entry")
     verify.add_argument("--config", required=True, type=Path, help="the TOML config file")
     verify.add_argument("--database", type=Path, help="use this database instead")
+    verify.add_argument("--expect", action="append", default=[], metavar="ENTRY:FINGERPRINT",
+                        help="a fingerprint from a digest a contact kept (repeatable): the "
+                             "log must still hold that entry unchanged")
     export = ev_sub.add_parser("export", help="write a printable (html) or machine-readable "
                                "(jsonl) timeline")
     export.add_argument("--config", required=True, type=Path, help="the TOML config file")
     export.add_argument("--format", required=True, choices=["html", "jsonl"])
-    export.add_argument("--out", required=True, type=Path, help="the file to write")
+    export.add_argument("--out", required=True, type=Path,
+                        help="the file to write (created 0600; an existing file is refused)")
     export.add_argument("--from", dest="start", help="from this date/time (ISO, UTC)")
     export.add_argument("--to", dest="end", help="up to this date/time (ISO, UTC)")
     export.add_argument("--database", type=Path, help="use this database instead")
@@ -137,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(path: Path, secrets: bool = True) -> Config:
     """Commands that talk to no platform load without its secrets (secrets=False)."""
-    return config_module.load(path, secrets=secrets)
+    config = config_module.load(path, secrets=secrets)
+    logs.ensure(config)  # every command's log lines are masked, not only run's
+    return config
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -253,34 +259,62 @@ def _when(value: str | None, flag: str) -> datetime | None:
                          "2026-11-22T14:00") from None
 
 
+def _expected(values: Sequence[str]) -> list[tuple[int, str]]:
+    out = []
+    for value in values:
+        seq, _, prefix = value.partition(":")
+        if not seq.isdigit() or len(prefix) < 8 or any(c not in "0123456789abcdefABCDEF"
+                                                        for c in prefix):
+            raise UsageError(f"--expect {value}: write it as in the digest, like "
+                             "42:3fa2b1c0d4e5f6a7")
+        out.append((int(seq), prefix))
+    return out
+
+
 def cmd_evidence(args: argparse.Namespace) -> int:
     config = _load(args.config, secrets=False)
+    expect = _expected(args.expect) if args.action == "verify" else []
+    database = args.database or config.database
     store = _existing_store(config, args.database)
     try:
-        chain = evidence.verify(store.conn)
+        key = anchor.load_key(config.resolve(config.watcher.evidence_key), create=False)
+        verdict = evidence.check(store.conn, anchor.anchor_path(database), key, expect)
         if args.action == "verify":
-            checked, problem = chain
-            if problem is None:
-                print(f"Evidence log intact: {checked} entries verified.")
-                return 0
-            print(f"EVIDENCE LOG BROKEN: {problem} ({checked} entries before it are intact).")
-            return EXIT_RUNTIME
+            proven, text = evidence.report(verdict)
+            print(text)
+            return 0 if proven else EXIT_RUNTIME
         items = evidence.entries(store.conn, _when(args.start, "--from"), _when(args.end, "--to"))
         if args.format == "jsonl":
             text = evidence.to_jsonl(items)
         else:
             names = ", ".join(p.name for p in config.people.values())
-            text = evidence.to_html(items, f"Evidence log: {names}", chain)
+            text = evidence.to_html(items, f"Evidence log: {names}", verdict.chain,
+                                    verdict.proof)
         write_private(args.out, text)
         print(f"Wrote {args.out}")
+    except evidence.EvidenceMissing as exc:
+        raise UsageError(str(exc)) from None
+    except anchor.AnchorKeyError as exc:
+        raise UsageError(str(exc)) from None
     finally:
         store.close()
     return 0
 
 
 def write_private(path: Path, text: str) -> None:
-    """Exports hold sensitive evidence: created readable by their owner only."""
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    """Exports hold sensitive evidence: a new file, readable by its owner only.
+
+    Created with O_EXCL, which also refuses a symlink planted at `path`: an existing file or
+    link is never written through, truncated or left with its old permissions.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+    except FileExistsError:
+        raise UsageError(f"{path} exists; choose another --out (an export never replaces a "
+                         "file)") from None
+    except OSError as exc:
+        raise UsageError(f"cannot create {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
 
@@ -299,7 +333,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    logs.setup(args.verbose, config.secrets.values())
+    logs.setup_for(config, args.verbose)
     database = args.database or config.database
     lock = ProcessLock(database)
     if not lock.acquire():
@@ -336,7 +370,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_drill(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    logs.setup(False, config.secrets.values())
+    logs.setup_for(config, False)
     if args.code not in config.codes:
         raise UsageError(f'no code "{args.code}"; known codes: {", ".join(sorted(config.codes))}')
     if config.codes[args.code].playbook is None:
@@ -367,7 +401,8 @@ async def drill(config: Config, database: Path, code: str, timeout: float,
                 here: bool) -> tuple[str, bool]:
     """Start a drill; run it in this process unless a running watcher owns the database.
     Return the report and whether someone acknowledged."""
-    app = App(config, database=database, connectors=None if here else [])
+    # The person running a drill chose to see the console alerts here (ConsoleChannel).
+    app = App(config, database=database, stdout=sys.stdout, connectors=None if here else [])
     incident = start_drill(config, app.store, code, utcnow())
     stop = asyncio.Event()
     runner = asyncio.create_task(app.run(stop=stop)) if here else None

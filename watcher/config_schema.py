@@ -74,6 +74,7 @@ class WatcherSection(_Strict):
     heartbeat_every: str = "5m"
     digest: Literal["off", "daily", "weekly"] = "off"
     keep_seen: str = "90d"
+    evidence_key: str = "evidence.key"
 
 
 class TelegramPerson(_Strict):
@@ -271,6 +272,7 @@ class TelegramConnector(_Strict):
     poll_timeout: int = Field(default=30, ge=1, le=50)
     profile_photo_interval: str = "15m"
     access_check_interval: str = "5m"
+    local_mode: bool = False
 
 
 class SignalConnector(_Strict):

@@ -8,8 +8,10 @@ with another goes through `transaction()`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +23,12 @@ import sqlite_utils
 
 from watcher import evidence
 from watcher.models import Event, Incident, IncidentState, Match
+
+log = logging.getLogger("watcher.store")
+
+# A cursor whose feed name ends so is a journal of received items, message text included
+# (signal/inbox): deleted when emptied, and the WAL scrubbed (Store.scrub).
+JOURNAL_SUFFIX = "/inbox"
 
 
 class StoreError(Exception):
@@ -151,10 +159,22 @@ def os_reason(exc: OSError) -> str:
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file 0600 before SQLite does, so it is never world-readable."""
+    """Create the database file 0600 before SQLite does, so it is never world-readable.
+
+    A database (or its -wal/-shm) that others can read is tightened, with a warning: it holds
+    the evidence, the outbox and cursors (i13-leaks)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(part.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            part.chmod(0o600)
+            log.warning("%s was readable by others (mode %o): now readable by its owner only",
+                        part.name, mode)
 
 
 class Store:
@@ -178,6 +198,19 @@ class Store:
         except OSError as exc:  # its folder or file cannot be made: a file in the way, no right
             raise StoreError(f"cannot open the database {path}: {os_reason(exc)}") from exc
         self.conn = conn
+        # i13-leaks: the evidence head is anchored outside the database after each commit
+        # that appended to it (set by the app with attach_anchor; None: not anchored).
+        self.anchorer: evidence.Anchorer | None = None
+        self._written: list[str] = []
+        self._scrub = False
+
+    def attach_anchor(self, anchorer: evidence.Anchorer) -> None:
+        self.anchorer = anchorer
+        anchorer.start(self.conn)
+
+    def anchor_tick(self) -> None:
+        if self.anchorer is not None:
+            self.anchorer.tick(self.conn)
 
     def _migrate(self) -> None:
         conn = self.db.conn
@@ -188,11 +221,26 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        self._written = []
         try:
             with self.conn:
                 yield
         except sqlite3.OperationalError as exc:
             raise StoreError(f"the database cannot be written: {exc}") from exc
+        finally:
+            written, self._written = self._written, []
+        if written and self.anchorer is not None:  # only after the commit: never ahead of it
+            self.anchorer.committed(self.conn, written)
+        if self._scrub:
+            self.scrub()
+
+    def scrub(self) -> bool:
+        """Copy the WAL into the database and truncate it: old versions of rows (a journal
+        of received messages) leave the disk's files. False if a reader kept it busy; the
+        next scrub finishes it. (secure_delete zeroes the freed space in the database.)"""
+        self._scrub = False
+        busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
 
     def close(self) -> None:
         self.conn.close()
@@ -214,6 +262,12 @@ class Store:
         return None if row is None else str(row[0])
 
     def set_cursor(self, feed: str, value: str, now: datetime) -> None:
+        if feed.endswith(JOURNAL_SUFFIX) and value in ("", "[]"):
+            # i13-leaks: an emptied journal is deleted, and once committed the WAL, which
+            # holds every earlier version of it, is checkpointed and truncated.
+            self.conn.execute("DELETE FROM cursors WHERE feed = ?", (feed,))
+            self._scrub = True
+            return
         self.conn.execute(
             "INSERT INTO cursors (feed, value, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT(feed) DO UPDATE SET value = excluded.value, "
@@ -279,7 +333,7 @@ class Store:
     def log(self, at: datetime, kind: str, incident_id: int | None,
             data: Mapping[str, Any]) -> None:
         """Append to the evidence log, in the caller's transaction."""
-        evidence.append(self.conn, ts(at), kind, incident_id, data)
+        self._written.append(evidence.append(self.conn, ts(at), kind, incident_id, data))
 
     def matches_between(self, code: str, person: str, start: datetime, end: datetime,
                         unconfirmed: bool = False) -> list[tuple[int, str, datetime]]:
