@@ -1,0 +1,371 @@
+"""Issue #19: every kind of item the survivor can write in, tested from the one table.
+
+For every "read" row of connectors/item_fields.FIELDS, an item of that kind carrying a code
+goes through the real client library (PTB; httpx and websockets) and the platform's stand-in,
+as a new message and as an edit, and must open an incident whose alert renders the words
+matched. Every row, read or skipped, must be in docs/event-format.md exactly as in the table.
+Bluesky rows are in tests/test_item_kinds_bluesky.py (they need the local PDS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.item_fields import FIELDS, SIGNAL, TELEGRAM, Field, fields, prune, walk, words
+from tests import item_kinds as kinds
+from tests.conftest import ROOT, eventually, write_config
+from tests.fakes.signal_api import Blob, Contact, FakeSignalApi, make_contact, next_ts
+from tests.fakes.telegram_api import FakeTelegram
+from watcher.app import App
+from watcher.config import Config, load
+from watcher.models import Incident
+
+pytestmark = pytest.mark.timeout(90)
+
+ALERT = "{person} used {code} on {platform}: [{matched}] {link}"
+CODES_TOML = f"""
+[codes.pineapple]
+person = "sam"
+phrase = ["{kinds.PHRASE}"]
+playbook = "told"
+
+[codes.sos]
+person = "sam"
+phrase = ["{kinds.EMOJI}"]
+playbook = "told"
+
+[codes.ask-alex]
+person = "sam"
+phrase = ["ask Alex about the network"]
+playbook = "told"
+
+[playbooks.told]
+steps = [ {{ notify = ["alex"], message = "{ALERT}" }} ]
+"""
+
+
+# ---------------------------------------------------------------------------------- docs
+
+
+def doc_rows() -> list[str]:
+    doc = (ROOT / "docs" / "event-format.md").read_text()
+    section = doc.split("## What is read, per kind of item", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith(("| platform", "|---"))]
+
+
+def test_the_docs_table_is_the_table_the_connectors_read() -> None:
+    assert doc_rows() == [kinds.markdown_row(row) for row in FIELDS]
+
+
+def test_every_row_says_why_and_each_path_is_listed_once_per_kind() -> None:
+    keys = [(f.platform, f.kind, f.path) for f in FIELDS]
+    assert len(keys) == len(set(keys))
+    assert all(f.why and "|" not in f.why + f.kind + f.path for f in FIELDS)
+    for platform in (TELEGRAM, SIGNAL, "bluesky"):
+        assert fields(platform) and fields(platform, read=False)
+
+
+def test_a_phrase_never_joins_two_pieces() -> None:
+    """Pieces are matched one by one: the end of a question and an option are not a code."""
+    poll = {"poll": {"question": "Pineapple", "options": [{"text": "express"}]}}
+    text, pieces = words(TELEGRAM, poll)
+    assert text == "" and pieces == ("Pineapple", "express")
+
+
+def test_walk_ignores_odd_shapes() -> None:
+    """A hostile server's odd JSON (a list where a dict is due, numbers) is skipped, not
+    raised: the item's other fields are still read."""
+    odd = {"poll": ["x"], "checklist": {"tasks": {"text": "x"}}, "venue": {"title": 7},
+           "text": "hello", "dice": None}
+    assert words(TELEGRAM, odd) == ("hello", ())
+    assert list(walk({"a": [1, {"b": "c"}]}, "a[].b")) == ["c"]
+
+
+def test_prune_keeps_only_the_read_paths() -> None:
+    data = {"pollCreate": {"question": "q", "options": ["a"], "allowMultiple": True},
+            "quote": {"text": "someone else's"}, "contacts": [{"name": {"given": "Jo"},
+                                                               "phone": [{"value": "+1"}]}]}
+    kept = prune(data, ("pollCreate.question", "pollCreate.options[]",
+                        "contacts[].name.given"))
+    assert kept == {"pollCreate": {"question": "q", "options": ["a"]},
+                    "contacts": [{"name": {"given": "Jo"}}]}
+
+
+# ----------------------------------------------------------------------- shared checking
+
+
+@dataclass
+class Expected:
+    """One item sent, and what must come of it."""
+
+    row: Field
+    how: str  # "new" or "edit" or another wrapper
+    key: str  # the incident's event key (or its start, for an edit's)
+    prefix: bool = False
+    code: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.code = kinds.CODES[kinds.words_for(self.row).split(" tonight")[0]]
+
+    def fired(self, incident: Incident) -> bool:
+        key = incident.event_key or ""
+        hit = key.startswith(self.key) if self.prefix else key == self.key
+        return hit and incident.code == self.code
+
+    def label(self) -> str:
+        return f"{self.row.platform} {self.row.kind} `{self.row.path}` ({self.how})"
+
+
+def unmatched(expected: list[Expected], incidents: list[Incident]) -> list[str]:
+    return [e.label() for e in expected if not any(e.fired(i) for i in incidents)]
+
+
+async def all_alerted(expected: list[Expected], incidents: Callable[[], list[Incident]],
+                      alerts: Callable[[], list[str]], platform: str) -> None:
+    """Every item opened its incident, and every alert rendered the words it matched."""
+    try:
+        await eventually(lambda: not unmatched(expected, incidents()), "every kind",
+                         timeout=60)
+    except AssertionError:
+        raise AssertionError(f"no alert for: {unmatched(expected, incidents())}") from None
+    assert len(incidents()) == len(expected), "an item fired twice or an extra one fired"
+    def every_alert() -> list[str] | None:
+        sent = alerts()
+        return sent if len(sent) >= len(expected) else None
+
+    sent = await eventually(every_alert, "every alert sent", timeout=60)
+    assert len(sent) == len(expected), "an alert was sent twice"
+    for text in sent:
+        found = re.fullmatch(rf"Sam used (pineapple|sos) on {platform}: \[(.+)\] (.*)", text,
+                             re.S)
+        assert found, f"an alert did not render: {text!r}"
+        assert (kinds.PHRASE if found[1] == "pineapple" else kinds.EMOJI) in found[2].lower()
+
+
+# ---------------------------------------------------------------------------------- Telegram
+
+SAM, ALEX = 5001, 5002
+GROUP = -1001234567890
+
+
+def telegram_config(tg: FakeTelegram, folder: Path) -> Config:
+    extra = f"""
+    [people.sam.telegram]
+    user_id = {SAM}
+
+    [contacts.alex.telegram]
+    chat_id = {ALEX}
+
+    [connectors.telegram]
+    token = {{ env = "TG_TOKEN" }}
+    api_url = "{tg.url}"
+    chats = [{GROUP}]
+    poll_timeout = 1
+    """ + CODES_TOML
+    return load(write_config(folder, extra=extra), environ={"TG_TOKEN": tg.token})
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        server.add_user(SAM, "Sam")
+        server.add_user(ALEX, "Alex")
+        server.add_chat(GROUP, "supergroup", "Family")
+        server.set_bot_member(GROUP, "administrator")
+        yield server
+        assert server.writes_to(GROUP) == [] and server.writes_to(SAM) == []
+
+
+class Running:
+    """An App on `config`, running as `watcher run` does, until closed."""
+
+    def __init__(self, config: Config, folder: Path) -> None:
+        self.out = io.StringIO()
+        self.app = App(config, database=folder / "w.db", stdout=self.out)
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.app.run(stop=self.stop))
+
+    def incidents(self) -> list[Incident]:
+        return self.app.store.incidents()
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 10)
+        await self.app.aclose()
+
+
+def telegram_items(tg: FakeTelegram) -> list[Expected]:
+    """Each read row as a new message, and as an edit that adds it to a plain message."""
+    expected: list[Expected] = []
+    for row in kinds.read_rows(TELEGRAM):
+        content = kinds.item(row, kinds.TELEGRAM)
+        new = tg.inject_message(GROUP, SAM, **content)["message"]["message_id"]
+        plain = tg.inject_message(GROUP, SAM, "hello")["message"]["message_id"]
+        tg.inject_message(GROUP, SAM, kind="edited_message", message_id=plain, **content)
+        expected += [Expected(row, "new", f"telegram:{GROUP}/{new}"),
+                     Expected(row, "edit", f"telegram:{GROUP}/{plain}/edit/", prefix=True)]
+    return expected
+
+
+async def test_every_telegram_kind_read_alerts(tg: FakeTelegram, tmp_path: Path) -> None:
+    watch = Running(telegram_config(tg, tmp_path), tmp_path)
+    try:
+        await tg.wait_polling(timeout=8)
+        expected = telegram_items(tg)
+        await all_alerted(expected, watch.incidents,
+                          lambda: [m.get("text", "") for m in tg.sent_messages(ALEX)],
+                          TELEGRAM)
+    finally:
+        await watch.close()
+
+
+async def test_a_newer_bot_api_field_is_read_too(tg: FakeTelegram, tmp_path: Path) -> None:
+    """A field PTB does not model yet lands in api_kwargs; the Bot API JSON form still has
+    it, so a row for it is all it takes (shown with a made-up field, laid over a row)."""
+    watch = Running(telegram_config(tg, tmp_path), tmp_path)
+    try:
+        await tg.wait_polling(timeout=8)
+        future = {"poll": kinds.TELEGRAM["poll"]["poll"] | {"future_field": "x"},
+                  "checklist": {"title": f"{kinds.PHRASE}", "tasks": [], "unknown": {"a": 1}}}
+        tg.inject_message(GROUP, SAM, **future)
+        [incident] = await eventually(watch.incidents, "the checklist with unknown fields")
+        assert incident.code == "pineapple"
+    finally:
+        await watch.close()
+
+
+# ---------------------------------------------------------------------------------- Signal
+
+ACCOUNT = "+15550000001"
+SAM_SIGNAL = Contact("5a3e0c1e-0000-4000-8000-000000000005", "+15550000005", "Sam")
+ALEX_SIGNAL = make_contact("+15550000002", "Alex")
+
+
+def signal_config(api: FakeSignalApi, folder: Path, account: str) -> Config:
+    contact = "" if account == SAM_SIGNAL.number else f"""
+    [contacts.alex.signal]
+    number = "{ALEX_SIGNAL.number}"
+    """
+    extra = contact + f"""
+    [connectors.signal]
+    url = "{api.base_url}"
+    number = "{account}"
+    mode = "normal"
+    poll_interval = "1s"
+
+    [people.sam.signal]
+    uuid = "{SAM_SIGNAL.uuid}"
+    number = "{SAM_SIGNAL.number}"
+    """ + CODES_TOML
+    return load(write_config(folder, extra=extra), environ={})
+
+
+def envelope(body: dict[str, Any], ts: int) -> dict[str, Any]:
+    return {"source": SAM_SIGNAL.number, "sourceNumber": SAM_SIGNAL.number,
+            "sourceUuid": SAM_SIGNAL.uuid, "sourceName": "Sam", "sourceDevice": 1,
+            "timestamp": ts, **body}
+
+
+def data_of(row: Field, ts: int) -> dict[str, Any]:
+    data: JSON = kinds.item(row, kinds.SIGNAL).get("dataMessage", {})
+    return {"timestamp": ts, "expiresInSeconds": 0, "viewOnce": False} | data
+
+
+# How each content arrives: as the survivor's own message or edit (received by any account),
+# or as what their phone sent (a sync message: only when the linked account is theirs).
+JSON = dict[str, Any]
+
+
+def data_wrappers(own: bool) -> dict[str, Callable[[JSON, int], JSON]]:
+    if not own:
+        return {"new": lambda d, ts: {"dataMessage": d},
+                "edit": lambda d, ts: {"editMessage": {"targetSentTimestamp": ts - 1000,
+                                                       "dataMessage": d}}}
+    return {"sent": lambda d, ts: {"syncMessage": {"sentMessage": d}},
+            "sent edit": lambda d, ts: {"syncMessage": {"sentMessage": {
+                "timestamp": ts, "editMessage": {"targetSentTimestamp": ts - 1000,
+                                                 "dataMessage": d}}}}}
+
+
+def story_wrappers(own: bool) -> dict[str, Callable[[JSON], JSON]]:
+    if not own:
+        return {"story": lambda s: {"storyMessage": s}}
+    return {"sent story": lambda s: {"syncMessage": {"sentStoryMessage": s}}}
+
+
+def blobs_of(body: dict[str, Any]) -> list[Blob]:
+    """The attachments an envelope names, stored on the stand-in as the service would."""
+    paths = ("dataMessage", "editMessage.dataMessage", "syncMessage.sentMessage",
+             "syncMessage.sentMessage.editMessage.dataMessage")
+    found = [a for p in paths for a in walk(body, f"{p}.attachments[]")]
+    return [Blob(a["id"], b"%PDF", a["contentType"], a.get("filename")) for a in found]
+
+
+def signal_items(api: FakeSignalApi, own: bool) -> list[Expected]:
+    author = SAM_SIGNAL.uuid
+    expected: list[Expected] = []
+    for row in kinds.read_rows(SIGNAL):
+        if row.path.startswith("storyMessage."):
+            story = kinds.item(row, kinds.SIGNAL)["storyMessage"]
+            for how, put in story_wrappers(own).items():
+                ts = next_ts()
+                api.inject(envelope(put(story), ts))
+                expected.append(Expected(row, how, f"signal:{author}/story/{ts}"))
+            continue
+        for how, wrap in data_wrappers(own).items():
+            ts = next_ts()
+            body = wrap(data_of(row, ts), ts)
+            api.inject(envelope(body, ts), blobs=blobs_of(body))
+            key = f"{ts - 1000}/edit/{ts}" if "edit" in how else str(ts)
+            expected.append(Expected(row, how, f"signal:{author}/{key}"))
+    return expected
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["contact-account", "own-account"])
+async def test_every_signal_kind_read_alerts(tmp_path: Path, own: bool) -> None:
+    account = SAM_SIGNAL.number if own else ACCOUNT
+    assert account is not None
+    async with FakeSignalApi(account, mode="normal") as api:
+        watch = Running(signal_config(api, tmp_path, account), tmp_path)
+        try:
+            expected = signal_items(api, own)
+            await all_alerted(expected, watch.incidents, lambda: alert_texts(watch, api),
+                              SIGNAL)
+            assert SAM_SIGNAL.number not in api.sent_to() or own
+            assert api.attachments == {}  # every attachment deleted once its event stored
+        finally:
+            await watch.close()
+
+
+def alert_texts(watch: Running, api: FakeSignalApi) -> list[str]:
+    """What reached Alex: over Signal, or the console when the account is Sam's own (the
+    watcher never alerts from the survivor's own account)."""
+    sent = [c.body["message"] for c in api.sends() if c.status == 201]
+    return sent or re.findall(r"Sam used .*", watch.out.getvalue())
+
+
+async def test_signal_mentions_are_put_back_as_the_survivor_saw_them(tmp_path: Path) -> None:
+    """"ask @Alex about the network" arrives as "ask \ufffc about the network" plus a list of
+    who was mentioned: without putting the name back, the code would be missed."""
+    async with FakeSignalApi(ACCOUNT, mode="normal") as api:
+        watch = Running(signal_config(api, tmp_path, ACCOUNT), tmp_path)
+        try:
+            ts = next_ts()
+            mention = {"name": ALEX_SIGNAL.number, "number": ALEX_SIGNAL.number,
+                       "uuid": ALEX_SIGNAL.uuid, "start": 4, "length": 1}
+            api.inject(envelope({"dataMessage": {
+                "timestamp": ts, "message": "ask \ufffc about the network",
+                "mentions": [mention]}}, ts))
+            [incident] = await eventually(watch.incidents, "the mention code")
+            assert incident.code == "ask-alex"
+        finally:
+            await watch.close()
