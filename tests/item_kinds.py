@@ -62,9 +62,17 @@ SIGNAL: dict[str, dict[str, Any]] = {
 }
 
 
+# Fields whose lexicon or API allows only one form: the code is written in that form.
+FORMS = {"emoji": EMOJI, "website": "https://example.org/pineapple-express"}
+
+
 def words_for(row: Field) -> str:
-    """What the survivor writes there: an emoji where the platform holds only emoji."""
-    return EMOJI if row.path.endswith("emoji") else f"{PHRASE} tonight"
+    """What the survivor writes there: the phrase, or its form where only one is allowed."""
+    return FORMS.get(row.path.rsplit(".", 1)[-1], PHRASE)
+
+
+def code_for(row: Field) -> str:
+    return CODES[EMOJI] if words_for(row) == EMOJI else CODES[PHRASE]
 
 
 def place(path: str, value: Any) -> Any:
@@ -90,7 +98,10 @@ def merged(base: Any, more: Any) -> Any:
 
 
 def item(row: Field, skeletons: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    found = merged(skeletons.get(row.kind, {}), place(row.path, words_for(row)))
+    """The row's words at its path, over the skeleton of its path (an embed that needs its
+    own $type and blob), else of its kind, else over nothing."""
+    base = skeletons.get(row.path) or skeletons.get(row.kind, {})
+    found = merged(base, place(row.path, words_for(row)))
     assert isinstance(found, dict)
     return found
 

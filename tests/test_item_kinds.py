@@ -114,7 +114,7 @@ class Expected:
     code: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.code = kinds.CODES[kinds.words_for(self.row).split(" tonight")[0]]
+        self.code = kinds.code_for(self.row)
 
     def fired(self, incident: Incident) -> bool:
         key = incident.event_key or ""
