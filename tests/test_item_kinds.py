@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.item_fields import FIELDS, SIGNAL, TELEGRAM, Field, fields, prune, walk, words
+from connectors.signal_envelopes import Directory, person_draft, slim
 from tests import item_kinds as kinds
 from tests.conftest import ROOT, eventually, write_config
 from tests.fakes.signal_api import Blob, Contact, FakeSignalApi, make_contact, next_ts
@@ -98,6 +101,59 @@ def test_prune_keeps_only_the_read_paths() -> None:
                         "contacts[].name.given"))
     assert kept == {"pollCreate": {"question": "q", "options": ["a"]},
                     "contacts": [{"name": {"given": "Jo"}}]}
+
+
+# What a hostile server could put at any of the table's paths, or anywhere else.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                 max_size=3),
+    max_leaves=8)
+
+
+@st.composite
+def hostile_items(draw: st.DrawFn, platform: str) -> dict[str, Any]:
+    """Items with odd or ordinary values at some of the platform's paths (read or not)."""
+    found: dict[str, Any] = draw(st.dictionaries(st.text(max_size=4), JSON_VALUES,
+                                                 max_size=2))
+    rows = [f for f in FIELDS if f.platform == platform]
+    for row in draw(st.lists(st.sampled_from(rows), max_size=5)):
+        value = draw(JSON_VALUES | st.text(min_size=1, max_size=12))
+        found = kinds.merged(found, kinds.place(row.path, value))
+    return found
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([TELEGRAM, SIGNAL, "bluesky"]).flatmap(
+    lambda p: st.tuples(st.just(p), hostile_items(p))))
+def test_any_shape_at_any_path_is_read_or_passed_never_raised(case: tuple[str, Any]) -> None:
+    platform, item = case
+    text, pieces = words(platform, item)
+    assert isinstance(text, str) and all(isinstance(p, str) and p.strip() for p in pieces)
+
+
+SAM_DIRECTORY = Directory(account="+15550000001", person_uuids={"u-sam": "sam"})
+
+
+@settings(max_examples=200, deadline=None)
+@given(hostile_items(SIGNAL), st.sampled_from(["dataMessage", "editMessage.dataMessage"]))
+def test_the_journal_copy_keeps_every_word(item: dict[str, Any], where: str) -> None:
+    """What is kept in the store until an envelope is handled (slim) is what is handled:
+    an envelope and its copy make the same event, so no read field is lost on the way."""
+    content = item.get("dataMessage")
+    if not isinstance(content, dict):
+        return
+    data = {"timestamp": 1700000000000, **content}
+    body = kinds.place(where, data)
+    if where.startswith("editMessage"):
+        body["editMessage"]["targetSentTimestamp"] = 1699999999000
+    envelope = {"sourceUuid": "u-sam", "timestamp": 1700000000000, **body}
+    try:
+        whole = person_draft(SAM_DIRECTORY, "sam", envelope)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        return  # the connector logs and skips such an envelope (tested elsewhere)
+    kept = person_draft(SAM_DIRECTORY, "sam", slim(envelope))
+    assert (kept and kept.event) == (whole and whole.event)
 
 
 # ----------------------------------------------------------------------- shared checking
@@ -243,6 +299,27 @@ async def test_a_newer_bot_api_field_is_read_too(tg: FakeTelegram, tmp_path: Pat
         await watch.close()
 
 
+LONG = ("word " * 2000)[:4096 - len(kinds.PHRASE) - 1] + " " + kinds.PHRASE
+
+
+async def test_alerts_from_the_longest_items_still_fit(tg: FakeTelegram,
+                                                        tmp_path: Path) -> None:
+    """A code at the end of the longest text Telegram allows, and in a long poll: the alert
+    names the words matched, not the whole item, so it stays within one Telegram message."""
+    watch = Running(telegram_config(tg, tmp_path), tmp_path)
+    try:
+        await tg.wait_polling(timeout=8)
+        tg.inject_message(GROUP, SAM, LONG)
+        long_poll = kinds.TELEGRAM["poll"]["poll"] | {"question": LONG[-300:]}
+        long_poll["options"] = [o | {"text": "x" * 100} for o in long_poll["options"]]
+        tg.inject_message(GROUP, SAM, poll=long_poll)
+        await eventually(lambda: len(tg.sent_messages(ALEX)) == 2, "both alerts")
+        for alert in tg.sent_messages(ALEX):
+            assert len(alert["text"]) < 300 and f"[{kinds.PHRASE}]" in alert["text"]
+    finally:
+        await watch.close()
+
+
 # ---------------------------------------------------------------------------------- Signal
 
 ACCOUNT = "+15550000001"
@@ -351,6 +428,19 @@ def alert_texts(watch: Running, api: FakeSignalApi) -> list[str]:
     watcher never alerts from the survivor's own account)."""
     sent = [c.body["message"] for c in api.sends() if c.status == 201]
     return sent or re.findall(r"Sam used .*", watch.out.getvalue())
+
+
+async def test_a_long_signal_text_alerts_in_a_short_message(tmp_path: Path) -> None:
+    """signal-cli puts a long text (sent as a text attachment) back in `message`."""
+    async with FakeSignalApi(ACCOUNT, mode="normal") as api:
+        watch = Running(signal_config(api, tmp_path, ACCOUNT), tmp_path)
+        try:
+            ts = next_ts()
+            api.inject(envelope({"dataMessage": {"timestamp": ts, "message": LONG * 5}}, ts))
+            [alert] = await eventually(lambda: alert_texts(watch, api), "the alert")
+            assert len(alert) < 300 and f"[{kinds.PHRASE}]" in alert
+        finally:
+            await watch.close()
 
 
 async def test_signal_mentions_are_put_back_as_the_survivor_saw_them(tmp_path: Path) -> None:
