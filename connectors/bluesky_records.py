@@ -86,8 +86,19 @@ def created_at(record: Any) -> datetime:
 def record_words(record: Any) -> tuple[str, tuple[str, ...]]:
     """Every field of the table (connectors/item_fields.py) that carries the person's words,
     read from the record in its lexicon (JSON) names, unknown fields included."""
-    raw = record if isinstance(record, dict) else models.get_model_as_dict(record)
-    return words(BLUESKY, raw)
+    return words(BLUESKY, record_json(record))
+
+
+def record_json(record: Any) -> dict[str, Any]:
+    """A record (an SDK model, or what the SDK could not type) in its lexicon names; an
+    untyped one has no words, but still makes its event (never an error)."""
+    if isinstance(record, dict):
+        return record
+    try:
+        raw = models.get_model_as_dict(record)
+    except MALFORMED:
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 def post_blobs(record: Any) -> list[Any]:

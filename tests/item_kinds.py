@@ -34,7 +34,7 @@ TELEGRAM: dict[str, dict[str, Any]] = {
         "type": "user", "date": _NOW,
         "sender_user": {"id": 777, "is_bot": False, "first_name": "Someone"}}},
     "poll": {"poll": _POLL},
-    "quiz": {"poll": _POLL | {"type": "quiz", "correct_option_id": 0}},
+    "quiz": {"poll": _POLL | {"type": "quiz", "correct_option_ids": [0]}},
     "poll option added": {"poll_option_added": {"option_persistent_id": "o3",
                                                 "option_text": "maybe"}},
     "checklist": {"checklist": {"title": "Shopping", "tasks": [{"id": 1, "text": "milk"}]}},

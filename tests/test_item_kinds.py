@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors import item_fields
+from connectors.bluesky_records import as_model, record_words
 from connectors.item_fields import FIELDS, SIGNAL, TELEGRAM, Field, fields, prune, walk, words
 from connectors.signal_envelopes import Directory, person_draft, slim
 from tests import item_kinds as kinds
@@ -131,6 +132,21 @@ def test_any_shape_at_any_path_is_read_or_passed_never_raised(case: tuple[str, A
     platform, item = case
     text, pieces = words(platform, item)
     assert isinstance(text, str) and all(isinstance(p, str) and p.strip() for p in pieces)
+
+
+@settings(max_examples=150, deadline=None)
+@given(hostile_items("bluesky"), st.sampled_from(["app.bsky.feed.post",
+                                                  "app.bsky.actor.profile", None]),
+       st.text(min_size=1, max_size=12).filter(str.strip))
+def test_any_bluesky_record_keeps_its_text(item: dict[str, Any], kind: str | None,
+                                           text: str) -> None:
+    """However odd the rest of a record (the SDK may fail to type it), its text is read."""
+    record = item | {"text": text} | ({"$type": kind} if kind else {})
+    for form in (record, as_model(record)):
+        found, pieces = record_words(form)
+        assert isinstance(found, str) and all(isinstance(p, str) for p in pieces)
+        if kind is not None:
+            assert text in found.split("\n")
 
 
 SAM_DIRECTORY = Directory(account="+15550000001", person_uuids={"u-sam": "sam"})
