@@ -113,8 +113,8 @@ FIELDS: tuple[Field, ...] = (
     _skip(_S, "text styles", "dataMessage.textStyles", "bold or spoiler ranges: no words"),
     _skip(_S, "poll vote", "dataMessage.pollVote", "option numbers of a poll, no words"),
     _skip(_S, "poll ended", "dataMessage.pollTerminate", "no words"),
-    _skip(_S, "group change", "dataMessage.groupInfo", "signal-cli reports that a group "
-          "changed, not what the survivor typed"),
+    _skip(_S, "group name", "dataMessage.groupInfo.groupName", "the group's current name, "
+          "sent with every message whoever set it: a name holding a code would fire on each"),
     _skip(_S, "emoji reaction", "dataMessage.reaction", "read as a reaction (emoji and "
           "target), not as words"),
     _read(_S, "story", "storyMessage.textAttachment.text", "a text story the survivor posted "
