@@ -80,6 +80,10 @@ FIELDS: tuple[Field, ...] = (
           "never its content"),
     _skip(_T, "reply quote", "quote.text", OTHERS),
     _skip(_T, "reply", "reply_to_message", "an earlier message: read when it was sent"),
+    _skip(_T, "pinned message", "pinned_message", "an earlier message: read when it was sent"),
+    _skip(_T, "poll option deleted", "poll_option_deleted", "an option taken away: no new "
+          "words"),
+    _skip(_T, "checklist tasks done", "checklist_tasks_done", "task numbers, no words"),
     _skip(_T, "reply to another chat", "external_reply", OTHERS),
     _skip(_T, "game", "game", "sent by a game bot: its title and text are the bot's"),
     _skip(_T, "invoice", "invoice", "sent by a payment bot: its title and text are the bot's"),
@@ -113,6 +117,12 @@ FIELDS: tuple[Field, ...] = (
     _skip(_S, "text styles", "dataMessage.textStyles", "bold or spoiler ranges: no words"),
     _skip(_S, "poll vote", "dataMessage.pollVote", "option numbers of a poll, no words"),
     _skip(_S, "poll ended", "dataMessage.pollTerminate", "no words"),
+    _skip(_S, "pin, unpin", "dataMessage.pinMessage", "points at an earlier message: read "
+          "when it was sent"),
+    _skip(_S, "deletion", "dataMessage.remoteDelete", "no words; a code once sent stays "
+          "fired"),
+    _skip(_S, "story reply", "dataMessage.storyContext", "which story was answered; the "
+          "answer itself is read like a message"),
     _skip(_S, "group name", "dataMessage.groupInfo.groupName", "the group's current name, "
           "sent with every message whoever set it: a name holding a code would fire on each"),
     _skip(_S, "emoji reaction", "dataMessage.reaction", "read as a reaction (emoji and "
@@ -137,6 +147,7 @@ FIELDS: tuple[Field, ...] = (
     _skip(_B, "post", "embed.captions", "subtitle files of a video: not fetched"),
     _skip(_B, "post", "langs", "language codes set by the app"),
     _skip(_B, "post", "reply", "a reference to the post answered, no words"),
+    _skip(_B, "threadgate, postgate", "", "who may reply or quote: rules, no words"),
     _read(_B, "profile", "displayName", "the survivor's name on the profile", main=True),
     _read(_B, "profile", "description", "the survivor's bio", main=True),
     _read(_B, "profile", "pronouns", "typed by the survivor"),
