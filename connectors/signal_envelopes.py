@@ -136,6 +136,12 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    """A list field; anything else (a hostile or broken envelope) as none, so one odd field
+    never costs the rest of the message."""
+    return value if isinstance(value, list) else []
+
+
 def _image(item: Any) -> Attachment | None:
     if not isinstance(item, dict) or not item.get("id"):
         return None
@@ -144,7 +150,7 @@ def _image(item: Any) -> Attachment | None:
 
 
 def _images(data: Mapping[str, Any]) -> tuple[Attachment, ...]:
-    found = (_image(a) for a in data.get("attachments") or [])
+    found = (_image(a) for a in _list(data.get("attachments")))
     return tuple(a for a in found if a is not None)
 
 
@@ -162,7 +168,7 @@ def attachment_ids(envelope: Mapping[str, Any]) -> list[str]:
     datas = [_dict(envelope.get("dataMessage")),
              _dict(_dict(envelope.get("editMessage")).get("dataMessage")), sent,
              _dict(_dict(sent.get("editMessage")).get("dataMessage"))]
-    items = [a for d in datas for a in d.get("attachments") or []]
+    items = [a for d in datas for a in _list(d.get("attachments"))]
     items += [s.get("fileAttachment") for s in _stories(envelope)]
     return [str(a["id"]) for a in items if isinstance(a, dict) and a.get("id")]
 
@@ -183,9 +189,9 @@ def _slim_data(data: Mapping[str, Any]) -> dict[str, Any]:
     slim = prune(data, _read_paths("dataMessage"))
     slim |= {k: data[k] for k in _KEEP_DATA if k in data}
     slim["attachments"] = [{k: a.get(k) for k in ("id", "contentType", "caption")}
-                           for a in data.get("attachments") or [] if isinstance(a, dict)]
+                           for a in _list(data.get("attachments")) if isinstance(a, dict)]
     slim["mentions"] = [{k: m.get(k) for k in ("uuid", "number", "start") if k in m}
-                        for m in data.get("mentions") or [] if isinstance(m, dict)]
+                        for m in _list(data.get("mentions")) if isinstance(m, dict)]
     if group := _dict(data.get("groupInfo")).get("groupId"):
         slim["groupInfo"] = {"groupId": group}
     if (quoted := _dict(data.get("quote")).get("id")) is not None:
@@ -244,10 +250,16 @@ def with_mentions(directory: Directory, data: Mapping[str, Any]) -> str:
     text = str(data.get("message") or "")
     if MENTION not in text:
         return text
-    mentions = sorted((m for m in data.get("mentions") or [] if isinstance(m, dict)),
-                      key=lambda m: int(m.get("start") or 0))
+    mentions = sorted((m for m in _list(data.get("mentions")) if isinstance(m, dict)),
+                      key=_start)
     names = iter(["@" + directory.mentioned(m) for m in mentions])
     return "".join(next(names, "@") if ch == MENTION else ch for ch in text)
+
+
+def _start(mention: Mapping[str, Any]) -> int:
+    """Where a mention is; an odd value sorts first rather than losing the message."""
+    start = mention.get("start")
+    return start if isinstance(start, int) else 0
 
 
 def _draft(person: str, event_id: str, ts: int, view: Mapping[str, Any],
