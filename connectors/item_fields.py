@@ -150,7 +150,8 @@ FIELDS: tuple[Field, ...] = (
     _skip(_B, "post", "reply", "a reference to the post answered, no words"),
     _skip(_B, "threadgate, postgate", "", "who may reply or quote: rules, no words"),
     _read(_B, "profile", "displayName", "the survivor's name on the profile", main=True),
-    _read(_B, "profile", "description", "the survivor's bio", main=True),
+    _read(_B, "profile", "description", "the survivor's bio (a piece of its own: a name "
+          "and a bio never join into a code)"),
     _read(_B, "profile", "pronouns", "typed by the survivor"),
     _read(_B, "profile", "website", "typed by the survivor"),
     _skip(_B, "like, repost, follow", "subject", "read as a reaction, repost or follow of "

@@ -84,6 +84,8 @@ def test_a_phrase_never_joins_two_pieces() -> None:
     poll = {"poll": {"question": "Pineapple", "options": [{"text": "express"}]}}
     text, pieces = words(TELEGRAM, poll)
     assert text == "" and pieces == ("Pineapple", "express")
+    profile = {"displayName": "Sam Pineapple", "description": "express delivery fan"}
+    assert words("bluesky", profile) == ("Sam Pineapple", ("express delivery fan",))
 
 
 def test_walk_ignores_odd_shapes() -> None:
