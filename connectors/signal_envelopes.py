@@ -247,7 +247,9 @@ def with_mentions(directory: Directory, data: Mapping[str, Any]) -> str:
     """The text as the survivor saw it: Signal sends each mention as U+FFFC plus a list of
     who was mentioned (in text order); each is put back as "@" and the config's name for
     that person or contact (just "@" for anyone the config does not name)."""
-    text = str(data.get("message") or "")
+    text = data.get("message")
+    if not isinstance(text, str):
+        return ""  # none, or a hostile value: never its repr as words
     if MENTION not in text:
         return text
     mentions = sorted((m for m in _list(data.get("mentions")) if isinstance(m, dict)),
