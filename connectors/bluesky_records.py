@@ -18,11 +18,12 @@ from atproto import models
 
 from connectors.bluesky_identity import Identity, Resolver
 from connectors.common import UnreadImage
+from connectors.item_fields import BLUESKY, words
 from watcher.models import BytesImage, Event, ImageSource, parse_time, utcnow
 
 log = logging.getLogger("watcher.bluesky")
 
-PLATFORM = "bluesky"
+PLATFORM = BLUESKY
 POST = "app.bsky.feed.post"
 LIKE = "app.bsky.feed.like"
 REPOST = "app.bsky.feed.repost"
@@ -82,19 +83,30 @@ def created_at(record: Any) -> datetime:
         return utcnow()
 
 
-def post_media(record: Any) -> tuple[list[str], list[Any]]:
-    """The alt texts and image blobs of a post (images, or the media of a quote post)."""
+def record_words(record: Any) -> tuple[str, tuple[str, ...]]:
+    """Every field of the table (connectors/item_fields.py) that carries the person's words,
+    read from the record in its lexicon (JSON) names, unknown fields included."""
+    return words(BLUESKY, record_json(record))
+
+
+def record_json(record: Any) -> dict[str, Any]:
+    """A record (an SDK model, or what the SDK could not type) in its lexicon names; an
+    untyped one has no words, but still makes its event (never an error)."""
+    if isinstance(record, dict):
+        return record
+    try:
+        raw = models.get_model_as_dict(record)
+    except MALFORMED:
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def post_blobs(record: Any) -> list[Any]:
+    """The image blobs of a post (images, or the media of a quote post)."""
     embed = getattr(record, "embed", None)
     media = getattr(embed, "media", None) or embed  # recordWithMedia wraps its media
-    alts: list[str] = []
-    blobs: list[Any] = []
-    for image in getattr(media, "images", None) or []:
-        alts.append(getattr(image, "alt", "") or "")
-        blobs.append(getattr(image, "image", None))
-    video_alt = getattr(media, "alt", None) if getattr(media, "video", None) else None
-    if video_alt:
-        alts.append(str(video_alt))  # a video is not examined, but its alt text is words
-    return [a for a in alts if a], [b for b in blobs if b is not None]
+    blobs = [getattr(image, "image", None) for image in getattr(media, "images", None) or []]
+    return [b for b in blobs if b is not None]
 
 
 def blob_cid(blob: Any) -> str | None:
@@ -177,13 +189,13 @@ class EventBuilder:
 
     async def _post(self, who: Identity, uri: str, rkey: str, cid: str | None, record: Any,
                     edited: bool) -> Event:
-        alts, blobs = post_media(record)
+        text, pieces = record_words(record)
         # A rewritten post (only the stream sees those) is a new version: its own id.
         event_id = f"{uri}#{cid}" if edited and cid else uri
         base = self._base(who, "message", event_id, created_at(record),
                           web_link(who.handle or who.did, POST, rkey))
-        return replace(base, text=str(getattr(record, "text", "") or ""),
-                        alt=tuple(alts), images=await self.images.fetch(who, blobs),
+        return replace(base, text=text, alt=pieces,
+                        images=await self.images.fetch(who, post_blobs(record)),
                         edited=edited)
 
     async def _aliases(self, did: str, collection: str, rkey: str) -> tuple[str, ...]:
@@ -208,11 +220,10 @@ class EventBuilder:
         return replace(base, target=target or None, target_aliases=aliases)
 
     async def _profile(self, who: Identity, uri: str, cid: str, record: Any) -> Event:
-        words = [getattr(record, "display_name", None), getattr(record, "description", None)]
+        text, pieces = record_words(record)
         blobs = [b for b in (getattr(record, "avatar", None), getattr(record, "banner", None))
                  if b is not None]
         # The profile has no trustworthy time of change: now is when the watch saw it.
         base = self._base(who, "profile", f"{uri}#{cid}", utcnow(),
                           f"{WEB}/profile/{who.handle or who.did}")
-        return replace(base, text="\n".join(str(w) for w in words if w),
-                        images=await self.images.fetch(who, blobs))
+        return replace(base, text=text, alt=pieces, images=await self.images.fetch(who, blobs))

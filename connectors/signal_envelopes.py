@@ -15,11 +15,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.item_fields import SIGNAL, fields, prune, words
 from watcher.config import Config
 from watcher.models import Event, Response
 
-PLATFORM = "signal"
+PLATFORM = SIGNAL
 _NUMBER_NOISE = re.compile(r"[\s\-().]")
+MENTION = "\ufffc"  # what Signal puts in the text where the survivor saw "@Name"
 
 
 def normalise_number(number: str) -> str:
@@ -69,6 +71,8 @@ class Directory:
     # uuid (re-registered, recycled) is no longer theirs.
     contact_uuids: dict[str, str] = field(default_factory=dict)
     configured_uuids: dict[str, str] = field(default_factory=dict)
+    # The config's name of each person and contact, by uuid and number: what a mention showed.
+    names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config, account: str) -> Directory:
@@ -78,6 +82,8 @@ class Directory:
                 found.person_uuids[person.signal.uuid.lower()] = key
             if person.signal and person.signal.number:
                 found.person_numbers[normalise_number(person.signal.number)] = key
+            if person.signal:
+                found._name(person.name, person.signal.uuid, person.signal.number)
         for key, contact in config.contacts.items():
             if contact.signal and contact.signal.number:
                 found.contact_numbers[normalise_number(contact.signal.number)] = key
@@ -86,7 +92,21 @@ class Directory:
             if contact.signal and contact.signal.uuid:
                 found.contact_uuids[contact.signal.uuid.lower()] = key
                 found.configured_uuids[contact.signal.uuid.lower()] = key
+            if contact.signal:
+                found._name(contact.name, contact.signal.uuid, contact.signal.number)
         return found
+
+    def _name(self, name: str, uuid: str | None, number: str | None) -> None:
+        if uuid:
+            self.names[uuid.lower()] = name
+        if number:
+            self.names[normalise_number(number)] = name
+
+    def mentioned(self, mention: Mapping[str, Any]) -> str:
+        """The name shown for a mention, as far as the config knows it (else nothing)."""
+        uuid = str(mention.get("uuid") or "").lower()
+        number = normalise_number(str(mention.get("number") or ""))
+        return self.names.get(uuid) or self.names.get(number) or ""
 
     @property
     def own_person(self) -> str | None:
@@ -153,34 +173,78 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    """A list field; anything else (a hostile or broken envelope) as none, so one odd field
+    never costs the rest of the message."""
+    return value if isinstance(value, list) else []
+
+
+def _image(item: Any) -> Attachment | None:
+    if not isinstance(item, dict) or not item.get("id"):
+        return None
+    kind = str(item.get("contentType") or "")
+    return Attachment(str(item["id"]), kind) if kind.startswith("image/") else None
+
+
 def _images(data: Mapping[str, Any]) -> tuple[Attachment, ...]:
-    items = data.get("attachments") or []
-    return tuple(Attachment(str(a["id"]), str(a.get("contentType") or ""))
-                 for a in items if isinstance(a, dict) and a.get("id")
-                 and str(a.get("contentType") or "").startswith("image/"))
+    found = (_image(a) for a in _list(data.get("attachments")))
+    return tuple(a for a in found if a is not None)
+
+
+def _sync(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    return _dict(envelope.get("syncMessage"))
+
+
+def _stories(envelope: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [_dict(envelope.get("storyMessage")), _dict(_sync(envelope).get("sentStoryMessage"))]
 
 
 def attachment_ids(envelope: Mapping[str, Any]) -> list[str]:
     """Every attachment an envelope made the service store (to delete once handled)."""
+    sent = _dict(_sync(envelope).get("sentMessage"))
     datas = [_dict(envelope.get("dataMessage")),
-             _dict(_dict(envelope.get("editMessage")).get("dataMessage")),
-             _dict(_dict(envelope.get("syncMessage")).get("sentMessage"))]
-    return [str(a["id"]) for d in datas for a in d.get("attachments") or []
-            if isinstance(a, dict) and a.get("id")]
+             _dict(_dict(envelope.get("editMessage")).get("dataMessage")), sent,
+             _dict(_dict(sent.get("editMessage")).get("dataMessage"))]
+    items = [a for d in datas for a in _list(d.get("attachments"))]
+    items += [s.get("fileAttachment") for s in _stories(envelope)]
+    return [str(a["id"]) for a in items if isinstance(a, dict) and a.get("id")]
 
 
 _KEEP_ENVELOPE = ("sourceUuid", "sourceNumber", "timestamp")
 _KEEP_DATA = ("timestamp", "message", "reaction")
+_KEEP_STORY = ("timestamp",)
+
+
+def _read_paths(root: str) -> tuple[str, ...]:
+    """The table's read fields under `root`, relative to it: what a copy must keep."""
+    prefix = root + "."
+    return tuple(f.path.removeprefix(prefix) for f in fields(SIGNAL)
+                 if f.path.startswith(prefix))
 
 
 def _slim_data(data: Mapping[str, Any]) -> dict[str, Any]:
-    slim = {k: data[k] for k in _KEEP_DATA if k in data}
+    slim = prune(data, _read_paths("dataMessage"))
+    slim |= {k: data[k] for k in _KEEP_DATA if k in data}
     slim["attachments"] = [{k: a.get(k) for k in ("id", "contentType", "caption")}
-                           for a in data.get("attachments") or [] if isinstance(a, dict)]
+                           for a in _list(data.get("attachments")) if isinstance(a, dict)]
+    slim["mentions"] = [{k: m.get(k) for k in ("uuid", "number", "start") if k in m}
+                        for m in _list(data.get("mentions")) if isinstance(m, dict)]
     if group := _dict(data.get("groupInfo")).get("groupId"):
         slim["groupInfo"] = {"groupId": group}
     if (quoted := _dict(data.get("quote")).get("id")) is not None:
         slim["quote"] = {"id": quoted}  # never the quoted text
+    if edit := _dict(data.get("editMessage")):  # an own edit, in a sync message
+        slim["editMessage"] = {"targetSentTimestamp": edit.get("targetSentTimestamp"),
+                               "dataMessage": _slim_data(_dict(edit.get("dataMessage")))}
+    return slim
+
+
+def _slim_story(story: Mapping[str, Any]) -> dict[str, Any]:
+    slim = prune(story, _read_paths("storyMessage"))
+    slim |= {k: story[k] for k in _KEEP_STORY if k in story}
+    file = _dict(story.get("fileAttachment"))
+    if file:
+        slim["fileAttachment"] = {k: file.get(k) for k in ("id", "contentType", "caption")}
     return slim
 
 
@@ -193,8 +257,15 @@ def slim(envelope: Mapping[str, Any]) -> dict[str, Any]:
     if edit := _dict(envelope.get("editMessage")):
         out["editMessage"] = {"targetSentTimestamp": edit.get("targetSentTimestamp"),
                               "dataMessage": _slim_data(_dict(edit.get("dataMessage")))}
-    if sent := _dict(_dict(envelope.get("syncMessage")).get("sentMessage")):
-        out["syncMessage"] = {"sentMessage": _slim_data(sent)}
+    if story := _dict(envelope.get("storyMessage")):
+        out["storyMessage"] = _slim_story(story)
+    sync: dict[str, Any] = {}
+    if sent := _dict(_sync(envelope).get("sentMessage")):
+        sync["sentMessage"] = _slim_data(sent)
+    if sent_story := _dict(_sync(envelope).get("sentStoryMessage")):
+        sync["sentStoryMessage"] = _slim_story(sent_story)
+    if sync:
+        out["syncMessage"] = sync
     return out
 
 
@@ -209,29 +280,70 @@ def _reaction(person: str, author: str, data: Mapping[str, Any], ts: int) -> Dra
                        removed=bool(react.get("isRemove"))))
 
 
-def _message(person: str, event_id: str, data: Mapping[str, Any], ts: int,
-             edited: bool = False) -> Draft | None:
-    images = _images(data)
-    text = str(data.get("message") or "")
-    captions = tuple(str(a["caption"]) for a in data.get("attachments") or []
-                     if isinstance(a, dict) and a.get("caption"))
-    if not text and not images and not captions:
-        return None  # group updates, stickers, deletions: nothing a code can be in
+def with_mentions(directory: Directory, data: Mapping[str, Any]) -> str:
+    """The text as the survivor saw it: Signal sends each mention as U+FFFC plus a list of
+    who was mentioned (in text order); each is put back as "@" and the config's name for
+    that person or contact (just "@" for anyone the config does not name)."""
+    text = data.get("message")
+    if not isinstance(text, str):
+        return ""  # none, or a hostile value: never its repr as words
+    if MENTION not in text:
+        return text
+    mentions = sorted((m for m in _list(data.get("mentions")) if isinstance(m, dict)),
+                      key=_start)
+    names = iter(["@" + directory.mentioned(m) for m in mentions])
+    return "".join(next(names, "@") if ch == MENTION else ch for ch in text)
+
+
+def _start(mention: Mapping[str, Any]) -> int:
+    """Where a mention is; an odd value sorts first rather than losing the message."""
+    start = mention.get("start")
+    return start if isinstance(start, int) else 0
+
+
+def _draft(person: str, event_id: str, ts: int, view: Mapping[str, Any],
+           images: tuple[Attachment, ...], edited: bool = False) -> Draft | None:
+    text, pieces = words(SIGNAL, view)
+    if not text and not pieces and not images:
+        return None  # group updates, stickers, deletions, votes: nothing a code can be in
     return Draft(Event(PLATFORM, person, "message", event_id, _at(ts), text=text,
-                       alt=captions, edited=edited), images)
+                       alt=pieces, edited=edited), images)
 
 
-def _data_draft(person: str, author: str, data: Mapping[str, Any],
+def _message(directory: Directory, person: str, event_id: str, data: Mapping[str, Any],
+             ts: int, edited: bool = False) -> Draft | None:
+    view = {"dataMessage": {**data, "message": with_mentions(directory, data)}}
+    return _draft(person, event_id, ts, view, _images(data), edited)
+
+
+def _story(person: str, author: str, story: Mapping[str, Any], ts: int) -> Draft | None:
+    """A story the survivor posted: their own words and picture, counted like a message."""
+    image = _image(story.get("fileAttachment"))
+    return _draft(person, f"{author}/story/{ts}", ts, {"storyMessage": story},
+                  (image,) if image else ())
+
+
+def _edit(directory: Directory, person: str, author: str, edit: Mapping[str, Any],
+          ts: int) -> Draft | None:
+    data = _dict(edit.get("dataMessage"))
+    new_ts = int(data.get("timestamp") or ts)
+    event_id = f"{author}/{edit.get('targetSentTimestamp')}/edit/{new_ts}"
+    return _message(directory, person, event_id, data, new_ts, edited=True)
+
+
+def _data_draft(directory: Directory, person: str, author: str, data: Mapping[str, Any],
                 fallback_ts: int) -> Draft | None:
     ts = int(data.get("timestamp") or fallback_ts)
     if data.get("reaction"):
         return _reaction(person, author, data, ts)
-    return _message(person, f"{author}/{ts}", data, ts)
+    if edit := _dict(data.get("editMessage")):  # an edit sent from the survivor's phone
+        return _edit(directory, person, author, edit, ts)
+    return _message(directory, person, f"{author}/{ts}", data, ts)
 
 
 def person_draft(directory: Directory, person: str,
                  envelope: Mapping[str, Any]) -> Draft | None:
-    """What a watched person did, or None (typing, receipts, stories and such)."""
+    """What a watched person did, or None (typing, receipts and such)."""
     draft = _person_draft(directory, person, envelope)
     return None if draft is None else replace(
         draft, event=replace(draft.event, places=places_of(envelope)))
@@ -254,17 +366,19 @@ def _person_draft(directory: Directory, person: str,
     author = str(envelope.get("sourceUuid") or envelope.get("sourceNumber") or "")
     ts = int(envelope.get("timestamp") or 0)
     if data := _dict(envelope.get("dataMessage")):
-        return _data_draft(person, author, data, ts)
+        return _data_draft(directory, person, author, data, ts)
     if edit := _dict(envelope.get("editMessage")):
-        data = _dict(edit.get("dataMessage"))
-        new_ts = int(data.get("timestamp") or ts)
-        event_id = f"{author}/{edit.get('targetSentTimestamp')}/edit/{new_ts}"
-        return _message(person, event_id, data, new_ts, edited=True)
-    sent = _dict(_dict(envelope.get("syncMessage")).get("sentMessage"))
+        return _edit(directory, person, author, edit, ts)
+    if story := _dict(envelope.get("storyMessage")):
+        return _story(person, author, story, ts)
     # A sync message is what the linked account itself sent from its phone: that is the
     # person's own activity only when the linked account is theirs.
-    if sent and directory.own_person == person:
-        return _data_draft(person, author, sent, ts)
+    if directory.own_person != person:
+        return None
+    if sent := _dict(_sync(envelope).get("sentMessage")):
+        return _data_draft(directory, person, author, sent, ts)
+    if story := _dict(_sync(envelope).get("sentStoryMessage")):
+        return _story(person, author, story, ts)
     return None
 
 

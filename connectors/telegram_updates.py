@@ -22,10 +22,11 @@ from telegram import (
     Update,
 )
 
+from connectors.item_fields import TELEGRAM, words
 from watcher.config import Config
 from watcher.models import Event, ImageSource, Response
 
-PLATFORM = "telegram"
+PLATFORM = TELEGRAM
 # Update kinds carrying a Message, in the order PTB fills them.
 MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post",
                  "business_message", "edited_business_message")
@@ -137,11 +138,20 @@ def message_event(kind: str, message: Message, person: str,
         at = message.edit_date or message.date
         ref = f"{ref}/edit/{int(at.timestamp())}"
     links = link_forms(message.chat, message.message_id)
+    text, pieces = message_words(message)
     return Event(platform=PLATFORM, person=person, kind="message", id=ref, at=at,
-                 text=message.text or message.caption or "", images=images,
+                 text=text, alt=pieces, images=images,
                  link=links[0] if links else None, edited=edited,
                  # A business chat's id is the other party's user id: not a place of theirs.
                  places=() if message.business_connection_id else (str(message.chat.id),))
+
+
+def message_words(message: Message) -> tuple[str, tuple[str, ...]]:
+    """Every field of the table (connectors/item_fields.py) that carries the person's words.
+
+    Read from the Bot API's JSON form of the message rather than PTB's attributes, so that a
+    field of a newer Bot API than PTB knows (kept in api_kwargs) is read all the same."""
+    return words(TELEGRAM, message.to_dict())
 
 
 def emoji_of(reaction: ReactionType) -> str:
