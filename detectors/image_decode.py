@@ -73,6 +73,10 @@ def _decode(data: bytes, limits: ImageLimits) -> RGB:
         )
     if min(width, height) < MIN_SIDE:
         raise ImageRefused(f"image of {width}x{height} pixels is too small to check")
+    if min(width, height) * WORK_SIDE < MIN_SIDE * max(width, height):
+        # At the working size its short side would be under MIN_SIDE (16x8000 becomes
+        # 512x1): nothing to compare, and the keypoint detector fails on it.
+        raise ImageRefused(f"image of {width}x{height} pixels is too narrow to check")
     # Animated GIF/WebP: Image.open leaves the first frame current, which is the
     # one the platforms show as the still preview.
     # JPEG can decode straight at 1/2, 1/4 or 1/8 scale: a 12 MP photo then

@@ -28,6 +28,7 @@ from watcher.models import Event, Response, utcnow
 from watcher.status import status_report
 from watcher.store import ImageCache, Store, StoreError, from_ts, ts
 from watcher.supervision import Supervisor
+from watcher.unchecked import CrashWatch, UncheckedNotices
 
 log = logging.getLogger("watcher.app")
 RESTART_DELAY = 5.0
@@ -79,6 +80,8 @@ class App:
         self.runner = PlaybookRunner(config, self.store, self.channels, clock)
         feeds = [f for c in self.connectors for f in c.feeds()]
         self.supervisor = Supervisor(config, self.store, clock, feeds)
+        self.unchecked = UncheckedNotices(config, self.store, clock)
+        self.crashes = CrashWatch(config, self.store, clock)
         self.responder = Responder(config, self.store, clock, status=self.status_text)
         self.heartbeat = Heartbeat(config)
         replay = config.connectors.replay
@@ -187,6 +190,9 @@ class App:
                         self.feed_failed(feed, f"the {connector.name} connector stopped on "
                                          f"an unexpected error ({type(exc).__name__}); "
                                          "restarting it")
+                    # A restart is not a recovery: a loop of crashes is told as such.
+                    if self.crashes.crashed(connector.name):
+                        self._wake.set()
             if not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RESTART_DELAY)
@@ -203,6 +209,8 @@ class App:
     async def supervise(self) -> None:
         """Blind watches, the digest, the heartbeat and retention (every tick, in run)."""
         self.supervisor.tick()
+        if self.unchecked.tick():
+            self._wake.set()
         if self.supervisor.digest_due():
             self.supervisor.send_digest()
         await self.heartbeat.maybe_ping(self.clock(), healthy=not any(
