@@ -7,6 +7,7 @@ a library bug looks like to the engine), not stand-ins for the project's own fun
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import threading
@@ -14,10 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from detectors.codes import build_detectors
-from tests.conftest import Clock, write_config
+from connectors.base import Sink
+from tests.conftest import Clock, eventually, write_config
+from watcher import app as app_module
 from watcher.app import App
 from watcher.config import Config, load
 from watcher.engine import Engine
@@ -201,3 +205,55 @@ def test_three_crashes_in_ten_minutes_are_told_once(tmp_path: Path) -> None:
     assert len(texts) == 4  # both contacts, twice
     assert texts[0].startswith("WATCH FAILING: the Telegram watch keeps failing on an "
                                "unexpected error (3 times in 10 minutes); restarting.")
+
+
+class CrashingConnector:
+    """A connector (the Connector interface, as a platform plug-in) whose start says its feed
+    is fine, as Telegram's start used to, and whose run then dies on a bug every time."""
+
+    name = "telegram"
+
+    def __init__(self, clock: Clock) -> None:
+        self.starts = 0
+        self.clock = clock
+
+    def feeds(self) -> list[str]:
+        return ["sam/telegram"]
+
+    async def start(self, sink: Sink) -> None:
+        self.starts += 1
+        self.clock.advance(minutes=2)  # each restart a little later
+        sink.feed_ok("sam/telegram")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        raise KeyError("a bug on the same item, again")
+
+    async def poll_once(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_restart_is_not_a_recovery_and_a_crash_loop_is_told(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app_module, "RESTART_DELAY", 0.01)
+    config = load(write_config(tmp_path), environ={})
+    clock = Clock(AT)
+    connector = CrashingConnector(clock)
+    app = App(config, database=tmp_path / "w.db", stdout=io.StringIO(), clock=clock,
+              connectors=[connector])
+    stop = asyncio.Event()
+    task = asyncio.create_task(app._keep_running(connector, stop))
+    try:
+        await eventually(lambda: connector.starts >= 9, "restarts over 18 minutes")
+        # Every restart said "fine" and none of it counted: failing since the first crash,
+        # so past stale_after (15m) it is a blind watch.
+        [state] = [s for s in app.supervisor.states() if s.feed == "sam/telegram"]
+        assert state.blind and "unexpected error (KeyError)" in state.detail
+        told = [d for d in app.store.deliveries() if d["kind"] == "crash_loop"]
+        assert sorted(d["contact"] for d in told) == ["alex", "jo"]  # once, not per crash
+    finally:
+        stop.set()
+        await task
+        app.close()

@@ -90,6 +90,8 @@ class App:
         self.bad_lines: list[LineError] = []
         self._wake = asyncio.Event()
         self._db_failure: str | None = None
+        # Feeds whose connector is starting: what it reports as fine then is not a read.
+        self._starting: set[str] = set()
         self.probe_every = failsafe.PROBE_EVERY
 
     # -- the Sink the connectors talk to ---------------------------------------------
@@ -114,6 +116,8 @@ class App:
             self.store.set_cursor(feed, value, self.clock())
 
     def feed_ok(self, feed: str) -> None:
+        if feed in self._starting:
+            return  # a check at (re)start is not a read: a restart is not a recovery
         with self.store.transaction():
             self.store.feed_ok(feed, self.clock())
 
@@ -160,12 +164,16 @@ class App:
                 self._wake.set()
 
     async def _start(self, connector: Connector) -> bool:
+        feeds = set(connector.feeds())
+        self._starting |= feeds
         try:
             await connector.start(self)
         except ConnectorError as exc:
             for feed in connector.feeds() or [connector.name]:
                 self.feed_failed(feed, exc.message, exc.permanent)
             return False
+        finally:
+            self._starting -= feeds
         return True
 
     async def _keep_running(self, connector: Connector, stop: asyncio.Event) -> None:
