@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from detectors.codes import build_detectors
 from connectors.base import Sink
+from detectors.codes import build_detectors
 from tests.conftest import Clock, eventually, write_config
 from watcher import app as app_module
 from watcher.app import App
