@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import threading
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from PIL import Image
 
 from connectors.base import Sink
 from detectors.codes import build_detectors
+from detectors.image_decode import DECODE_BUDGET, ImageLimits, ImageRefused, decode
 from tests.conftest import Clock, eventually, write_config
 from watcher import app as app_module
 from watcher.app import App
@@ -257,3 +259,26 @@ async def test_a_restart_is_not_a_recovery_and_a_crash_loop_is_told(
         stop.set()
         await task
         app.close()
+
+
+def png_claiming(width: int, height: int, color_type: int = 6, depth: int = 8) -> bytes:
+    """A PNG whose header claims a size its few bytes of data never fill: what costs an
+    attacker nothing and a careless decoder a whole frame."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (len(body).to_bytes(4, "big") + kind + body
+                + zlib.crc32(kind + body).to_bytes(4, "big"))
+
+    header = (width.to_bytes(4, "big") + height.to_bytes(4, "big")
+              + bytes([depth, color_type, 0, 0, 0]))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_a_frame_over_the_decode_budget_is_refused_before_decoding() -> None:
+    # The header alone decides (the data could not even fill the frame): RGBA at 60 MP.
+    assert DECODE_BUDGET < 7745 * 7745 * 4
+    with pytest.raises(ImageRefused, match="228 MB to decode"):
+        decode(png_claiming(7745, 7745), ImageLimits())
+    # A gray frame of the same size fits the budget; its missing data is the refusal.
+    with pytest.raises(ImageRefused, match="not a readable image"):
+        decode(png_claiming(7745, 7745, color_type=0), ImageLimits())
