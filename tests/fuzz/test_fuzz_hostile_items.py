@@ -5,7 +5,7 @@ format the watcher opens, zero bytes, animations, headers claiming the largest f
 caps allow) are posted as items through the real replay path and the real Telegram
 connector against its stand-in, each followed by an item carrying a phrase code: the code
 must alert every time, the feed must move past the bad item (replay position, Telegram
-offset), and a feed that moved on is never left failing.
+offset, Signal's stored inbox), and a feed that moved on is never left failing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from connectors.signal import INBOX
 from tests.conftest import eventually, write_config
+from tests.fakes.signal_api import (
+    FakeSignalApi,
+    attachment_message,
+    make_blob,
+    make_contact,
+    text_message,
+)
 from tests.fakes.telegram_api import FakeTelegram
 from watcher.app import App
 from watcher.config import load
@@ -98,6 +106,11 @@ hostile = st.one_of(real_images(), damaged(), claimed_huge(), st.just(b""),
                     st.binary(max_size=64))
 
 
+def code_uses(app: App) -> int:
+    row = app.store.conn.execute("SELECT COUNT(*) FROM matches WHERE code = 'network-down'")
+    return int(row.fetchone()[0])
+
+
 def code_matches(app: App, key: str) -> bool:
     row = app.store.conn.execute("SELECT 1 FROM matches WHERE code = 'network-down' AND "
                                  "event_key = ?", (key,)).fetchone()
@@ -169,6 +182,42 @@ def test_telegram_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempP
                     assert app.store.seen(bad_key)
                 # Moving on is a read: the person's feed is not left failing.
                 assert not app.store.feed_failing("sam/telegram")
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 10)
+                await app.aclose()
+
+    asyncio.run(scenario())
+
+
+@settings(SETTINGS, max_examples=5)
+@example(images=[narrow_png(), b""])
+@given(images=st.lists(hostile, min_size=1, max_size=3))
+def test_signal_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempPathFactory,
+                                                images: list[bytes]) -> None:
+    sam = make_contact("+15550000005", "Sam")
+
+    async def scenario() -> None:
+        folder = tmp_path_factory.mktemp("sig")
+        async with FakeSignalApi("+15550000001", mode="normal") as api:
+            extra = (f'[connectors.signal]\nurl = "{api.base_url}"\n'
+                     'number = "+15550000001"\nmode = "normal"\npoll_interval = "1s"\n')
+            path = write_config(folder, extra=extra)
+            path.write_text(path.read_text().replace(
+                'name = "Sam"', f'name = "Sam"\nsignal = {{ uuid = "{sam.uuid}" }}'))
+            app = App(load(path, environ={}), database=folder / "w.db", stdout=io.StringIO())
+            stop = asyncio.Event()
+            task = asyncio.create_task(app.run(stop=stop))
+            try:
+                for n, data in enumerate(images, start=1):
+                    blob = make_blob(data, "image/png")
+                    api.inject(attachment_message(sam, [blob], "look"), [blob])
+                    api.inject(text_message(sam, CODE))
+                    await eventually(lambda: code_uses(app) == n,  # noqa: B023
+                                     "the code after a hostile image")
+                # The stored inbox holds nothing: no item waits to be read again.
+                assert json.loads(app.store.cursor(INBOX) or "[]") == []
+                assert not app.store.feed_failing("sam/signal")
             finally:
                 stop.set()
                 await asyncio.wait_for(task, 10)
