@@ -5,7 +5,7 @@ format the watcher opens, zero bytes, animations, headers claiming the largest f
 caps allow) are posted as items through the real replay path and the real Telegram
 connector against its stand-in, each followed by an item carrying a phrase code: the code
 must alert every time, the feed must move past the bad item (replay position, Telegram
-offset, Signal's stored inbox), and a feed that moved on is never left failing.
+offset, Signal's stored inbox, Bluesky's cursor), and a feed that moved on is never left failing.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import json
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from connectors.signal import INBOX
 from tests.conftest import eventually, write_config
+from tests.fakes.pds import LocalPds
 from tests.fakes.signal_api import (
     FakeSignalApi,
     attachment_message,
@@ -222,5 +223,47 @@ def test_signal_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempPat
                 stop.set()
                 await asyncio.wait_for(task, 10)
                 await app.aclose()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.pds
+@settings(SETTINGS, max_examples=3)
+@example(image=narrow_png())
+@given(image=st.one_of(real_images(), damaged()))
+def test_bluesky_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempPathFactory,
+                                                 pds: LocalPds, image: bytes) -> None:
+    """Bluesky, polled from the local PDS: the post cursor moves past a hostile image."""
+    sam, did, handle = pds.new_account("sam")
+    try:
+        sam.send_image("look", image=image, image_alt="")
+    except Exception:
+        assume(False)
+
+    async def scenario() -> None:
+        folder = tmp_path_factory.mktemp("bsky")
+        extra = (f'[connectors.bluesky]\nservice = "{pds.pds_url}"\nplc = "{pds.plc_url}"\n'
+                 f'poll_interval = "1s"\nstream = "off"\n\n[people.sam.bluesky]\n'
+                 f'handle = "{handle}"\n')
+        app = App(load(write_config(folder, extra=extra), environ={}),
+                  database=folder / "w.db", stdout=io.StringIO())
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.run(stop=stop))
+        posts = f"bluesky:{did}:app.bsky.feed.post"
+        try:
+            # The first look records history without firing: wait for it, then post again.
+            await eventually(lambda: app.store.cursor(posts) is not None, "the first look")
+            await asyncio.to_thread(sam.send_image, "look", image=image, image_alt="")
+            await asyncio.to_thread(sam.send_post, CODE)
+            await eventually(lambda: code_uses(app) == 1, "the code after a hostile image")
+            first = app.store.cursor(posts)
+            await asyncio.to_thread(sam.send_post, "later")
+            await eventually(lambda: app.store.cursor(posts) != first, "the cursor moving on")
+            assert code_uses(app) == 1
+            assert not app.store.feed_failing("sam/bluesky")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+            await app.aclose()
 
     asyncio.run(scenario())
