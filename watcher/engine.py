@@ -23,7 +23,9 @@ from watcher.rules import armed, cooldown
 from watcher.store import Store
 
 log = logging.getLogger("watcher.engine")
-DETECT_THREADS = 2
+# One image at a time: the memory bound of one image (docs/benchmarks.md) holds for the
+# process, even while a job abandoned at the time limit is still running.
+DETECT_THREADS = 1
 REASON_MAX = 1000
 
 
@@ -83,8 +85,8 @@ class Engine:
         self.clock = clock
         self.checkins = CheckinClock(config, store, clock)
         self.item_timeout = parse_duration(config.watcher.item_timeout).total_seconds()
-        # Few workers on purpose: a job abandoned at the time limit keeps its worker until it
-        # ends, and a queue behind busy workers is cancelled at the limit, never piled up.
+        # A job abandoned at the time limit keeps its worker until it ends; jobs queued
+        # behind it are cancelled at their own limit, never piled up.
         self._threads = ThreadPoolExecutor(max_workers=DETECT_THREADS,
                                            thread_name_prefix="detect")
         # Detection awaits a thread between the "seen?" check and the commit: two feeds
@@ -243,7 +245,8 @@ class Engine:
 
         A thread cannot be killed: a job past the limit is abandoned (it ends on its own,
         its cost bounded by the decoder's caps) and the event goes on without it, so the
-        ingest lock and the feed are released on time. Jobs not yet started are cancelled.
+        ingest lock and the feed are released on time. Jobs not yet started are cancelled:
+        while an abandoned job still runs, later images wait for it, within their own limit.
         """
         loop = asyncio.get_running_loop()
         jobs = {name: asyncio.wrap_future(self._threads.submit(run_one, name, d, event),

@@ -118,7 +118,7 @@ def code_matches(app: App, key: str) -> bool:
     return row is not None
 
 
-@settings(SETTINGS, max_examples=20)
+@settings(SETTINGS, max_examples=12)
 @example(images=[narrow_png(), png_claiming(7745, 7745, 6)])
 @given(images=st.lists(hostile, min_size=1, max_size=4))
 def test_replay_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempPathFactory,
@@ -191,7 +191,7 @@ def test_telegram_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempP
     asyncio.run(scenario())
 
 
-@settings(SETTINGS, max_examples=5)
+@settings(SETTINGS, max_examples=4)
 @example(images=[narrow_png(), b""])
 @given(images=st.lists(hostile, min_size=1, max_size=3))
 def test_signal_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempPathFactory,
@@ -228,7 +228,7 @@ def test_signal_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempPat
 
 
 @pytest.mark.pds
-@settings(SETTINGS, max_examples=3)
+@settings(SETTINGS, max_examples=2)
 @example(image=narrow_png())
 @given(image=st.one_of(real_images(), damaged()))
 def test_bluesky_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempPathFactory,
