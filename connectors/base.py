@@ -46,7 +46,10 @@ class Sink(Protocol):
         ...
 
     def feed_ok(self, feed: str) -> None:
-        """A successful read of a feed (supervision: the watch is not blind)."""
+        """A read of a feed that completed: everything it returned was handled and stored
+        (supervision: the watch is not blind). Not a check made at start or on connect: the
+        app ignores what a connector reports as fine while it starts, because a restart is
+        not a recovery."""
         ...
 
     def place_seen(self, platform: str, place: str, person: str) -> None:

@@ -246,9 +246,10 @@ class TelegramConnector:
         try:
             updates = await self._get_updates(self.section.poll_timeout, stop)
             if updates is not None:  # None: stopped
-                self._recovered()
                 # A failed download mid-batch lands below; the offset stays before it.
                 await self._handle_all(updates)
+                # Only now: a read that did not get past its batch is no recovery.
+                self._recovered()
         except (InvalidToken, EndPointNotFound):
             raise ConnectorError(TOKEN_REFUSED, permanent=True) from None
         except RetryAfter as exc:
@@ -324,8 +325,8 @@ class TelegramConnector:
         try:
             updates = await self._get_updates(0)
             assert updates is not None
-            self._recovered()
             count = await self._handle_all(updates)
+            self._recovered()
             count += await self._check_profiles()
         except TelegramError as exc:  # reported; the next run starts from the stored offset
             self._outage(exc)

@@ -27,6 +27,12 @@ MIN_SIDE = 16
 # also opens MPO, the multi-picture JPEG many cameras write).
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 
+# The most one decoded frame may take (a 60 MP palette image: 60 MB; an RGB one is
+# four bytes a pixel, so RGB(A) above ~25 MP is refused unless it is a JPEG, which
+# decodes at reduced size).  Keeps one image under 300 MB above idle
+# (benchmarks/image_memory.py, docs/benchmarks.md).
+DECODE_BUDGET = 100 * 2**20
+
 RGB = npt.NDArray[np.uint8]
 
 
@@ -73,8 +79,12 @@ def _decode(data: bytes, limits: ImageLimits) -> RGB:
         )
     if min(width, height) < MIN_SIDE:
         raise ImageRefused(f"image of {width}x{height} pixels is too small to check")
-    # Animated GIF/WebP: Image.open leaves the first frame current, which is the
-    # one the platforms show as the still preview.
+    if min(width, height) * WORK_SIDE < MIN_SIDE * max(width, height):
+        # At the working size its short side would be under MIN_SIDE (16x8000 becomes
+        # 512x1): nothing to compare, and the keypoint detector fails on it.
+        raise ImageRefused(f"image of {width}x{height} pixels is too narrow to check")
+    # Animated GIF/WebP/PNG/TIFF: Image.open leaves the first frame current, the one the
+    # platforms show as the still preview, and load() decodes that frame only.
     # JPEG can decode straight at 1/2, 1/4 or 1/8 scale: a 12 MP photo then
     # costs a fraction of a full decode.  draft never goes below the size
     # asked; asking for 90 % of the working size lets a 4000 px photo use 1/8
@@ -82,7 +92,18 @@ def _decode(data: bytes, limits: ImageLimits) -> RGB:
     shrink = 0.9 * WORK_SIDE / max(width, height)
     if shrink < 1:
         img.draft("RGB", (math.ceil(width * shrink), math.ceil(height * shrink)))
+    # Other formats decode whole: what that costs is known from the header, so an
+    # image whose decoded frame would not fit the budget is refused, not decoded.
+    cost = img.width * img.height * _bytes_per_pixel(img.mode)
+    if cost > DECODE_BUDGET:
+        raise ImageRefused(
+            f"image of {width}x{height} pixels ({img.format} {img.mode}) would take "
+            f"{cost // 2**20} MB to decode, over the {DECODE_BUDGET // 2**20} MB budget"
+        )
     img.load()
+    # Shrink first, in the decoded mode, before any copy at full size (transposing,
+    # flattening and converting each copy the whole frame, four bytes a pixel).
+    img = _reduce(img)
     img = ImageOps.exif_transpose(img)
     img = _flatten(img)
     scale = WORK_SIDE / max(img.size)
@@ -90,6 +111,30 @@ def _decode(data: bytes, limits: ImageLimits) -> RGB:
     if size != img.size:
         img = img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return np.asarray(img, dtype=np.uint8)
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow allocates per pixel for a decoded frame of this mode."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+def _reduce(img: Image.Image) -> Image.Image:
+    """Down to about twice the working size, cheaply, so later copies are small.
+
+    Box reduction (an integer factor) keeps the detail LANCZOS needs afterwards; palette
+    and bilevel frames cannot be box-reduced without a full-size conversion, so they are
+    sampled (what is left after that is still reduced by LANCZOS)."""
+    factor = max(img.size) // (2 * WORK_SIDE)
+    if factor < 2:
+        return img
+    if img.mode in ("L", "LA", "RGB", "RGBA", "RGBa", "La", "I", "F", "CMYK"):
+        return img.reduce(factor)
+    size = (max(1, img.width // factor), max(1, img.height // factor))
+    return img.resize(size, Image.Resampling.NEAREST)
 
 
 def _flatten(img: Image.Image) -> Image.Image:

@@ -28,6 +28,7 @@ from watcher.models import Event, Response, utcnow
 from watcher.status import status_report
 from watcher.store import ImageCache, Store, StoreError, from_ts, ts
 from watcher.supervision import Supervisor
+from watcher.unchecked import CrashWatch, UncheckedNotices
 
 log = logging.getLogger("watcher.app")
 RESTART_DELAY = 5.0
@@ -82,6 +83,8 @@ class App:
         self.runner = PlaybookRunner(config, self.store, self.channels, clock)
         feeds = [f for c in self.connectors for f in c.feeds()]
         self.supervisor = Supervisor(config, self.store, clock, feeds)
+        self.unchecked = UncheckedNotices(config, self.store, clock)
+        self.crashes = CrashWatch(config, self.store, clock)
         self.responder = Responder(config, self.store, clock, status=self.status_text)
         self.heartbeat = Heartbeat(config)
         replay = config.connectors.replay
@@ -90,6 +93,8 @@ class App:
         self.bad_lines: list[LineError] = []
         self._wake = asyncio.Event()
         self._db_failure: str | None = None
+        # Feeds whose connector is starting: what it reports as fine then is not a read.
+        self._starting: set[str] = set()
         self.probe_every = failsafe.PROBE_EVERY
 
     def _anchor(self, database: Path) -> None:
@@ -139,6 +144,8 @@ class App:
             self.store.set_cursor(feed, value, self.clock())
 
     def feed_ok(self, feed: str) -> None:
+        if feed in self._starting:
+            return  # a check at (re)start is not a read: a restart is not a recovery
         with self.store.transaction():
             self.store.feed_ok(feed, self.clock())
 
@@ -189,12 +196,16 @@ class App:
                 self._wake.set()
 
     async def _start(self, connector: Connector) -> bool:
+        feeds = set(connector.feeds())
+        self._starting |= feeds
         try:
             await connector.start(self)
         except ConnectorError as exc:
             for feed in connector.feeds() or [connector.name]:
                 self.feed_failed(feed, exc.message, exc.permanent)
             return False
+        finally:
+            self._starting -= feeds
         return True
 
     async def _keep_running(self, connector: Connector, stop: asyncio.Event) -> None:
@@ -219,6 +230,9 @@ class App:
                         self.feed_failed(feed, f"the {connector.name} connector stopped on "
                                          f"an unexpected error ({type(exc).__name__}); "
                                          "restarting it")
+                    # A restart is not a recovery: a loop of crashes is told as such.
+                    if self.crashes.crashed(connector.name):
+                        self._wake.set()
             if not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RESTART_DELAY)
@@ -236,6 +250,8 @@ class App:
         """Blind watches, the digest, the heartbeat and retention (every tick, in run)."""
         self.supervisor.tick()
         self.store.anchor_tick()
+        if self.unchecked.tick():
+            self._wake.set()
         if self.supervisor.digest_due():
             self.supervisor.send_digest()
         await self.heartbeat.maybe_ping(self.clock(), healthy=not any(

@@ -44,9 +44,11 @@ def _check_watcher(config: Config) -> list[str]:
             problems.append("watcher.tick: must be at least 1s")
     except ValueError as exc:
         problems.append(f"watcher.tick: {exc}")
-    for key in ("stale_after", "heartbeat_every", "keep_seen"):
+    for key in ("stale_after", "heartbeat_every", "keep_seen", "item_timeout"):
         try:
-            parse_duration(getattr(config.watcher, key))
+            if parse_duration(getattr(config.watcher, key)).total_seconds() < 1 and \
+                    key == "item_timeout":  # 0s would pass every image unchecked
+                problems.append(f"watcher.{key}: must be at least 1s")
         except ValueError as exc:
             problems.append(f"watcher.{key}: {exc}")
     return problems

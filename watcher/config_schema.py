@@ -70,6 +70,7 @@ class WatcherSection(_Strict):
     max_image_pixels: int = Field(default=60_000_000, gt=0)
     tick: str = "1s"
     stale_after: str = "15m"
+    item_timeout: str = "30s"
     heartbeat_url: str | SecretRef | None = None
     heartbeat_every: str = "5m"
     digest: Literal["off", "daily", "weekly"] = "off"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,10 @@ from watcher.rules import armed, cooldown
 from watcher.store import Store
 
 log = logging.getLogger("watcher.engine")
+# One image at a time: the memory bound of one image (docs/benchmarks.md) holds for the
+# process, even while a job abandoned at the time limit is still running.
+DETECT_THREADS = 1
+REASON_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -34,20 +39,34 @@ class Outcome:
 
 
 def detect(detectors: Mapping[str, Filtered], event: Event) -> tuple[list[Match], list[str]]:
-    """Run every code's detector on an event: pure, no store, usable by replay and audit."""
+    """Run every code's detector on an event: pure, no store, usable by replay and audit.
+
+    Each code is isolated: whatever one detector raises (a library's error on a hostile
+    image, a bug) is that code's failure, and every other code still looks at the event.
+    """
     matches: list[Match] = []
     failures: list[str] = []
     for name, detector in detectors.items():
         if not detector.applies(event):
             continue
-        try:
-            evidence = detector.match(event)
-        except DetectionFailed as exc:
-            failures.append(f"{name}: {exc}")
-            continue
-        if evidence is not None:
-            matches.append(_match(name, event, evidence))
+        found = run_one(name, detector, event)
+        if isinstance(found, str):
+            failures.append(found)
+        elif found is not None:
+            matches.append(found)
     return matches, failures
+
+
+def run_one(name: str, detector: Filtered, event: Event) -> Match | str | None:
+    """One code on one event: a match, None, or the reason it could not look."""
+    try:
+        evidence = detector.match(event)
+    except DetectionFailed as exc:
+        return f"{name}: {exc}"
+    except Exception as exc:  # contained by design: one item, one failure
+        # Only the type: a library's message may quote what it choked on.
+        return f"{name}: the check failed ({type(exc).__name__})"
+    return None if evidence is None else _match(name, event, evidence)
 
 
 def _match(code: str, event: Event, evidence: Mapping[str, Any]) -> Match:
@@ -65,6 +84,11 @@ class Engine:
         self.detectors = detectors
         self.clock = clock
         self.checkins = CheckinClock(config, store, clock)
+        self.item_timeout = parse_duration(config.watcher.item_timeout).total_seconds()
+        # A job abandoned at the time limit keeps its worker until it ends; jobs queued
+        # behind it are cancelled at their own limit, never piled up.
+        self._threads = ThreadPoolExecutor(max_workers=DETECT_THREADS,
+                                           thread_name_prefix="detect")
         # Detection awaits a thread between the "seen?" check and the commit: two feeds
         # delivering the same event (a poll and a stream) must not both open an incident.
         self._lock = asyncio.Lock()
@@ -93,9 +117,11 @@ class Engine:
                 continue
             fresh.add(event.key)
             matches, failures = await self._detect(event)
-            for failure in failures:
-                # The event key, never its content: message text stays out of logs.
-                log.warning("detection failed for event %s: %s", event.key, failure)
+            if failures:
+                # The feed and the codes only: keys hold chat ids, reasons may name files.
+                codes = ", ".join(f.partition(":")[0] for f in failures)
+                log.warning("an item of %s/%s could not be checked for code(s) %s",
+                            event.person, event.platform, codes)
             live = [m for m in matches if armed(self.config.codes[m.code], m.at,
                                                 self.config.person_zone(m.person))]
             detected.append((event, live, failures))
@@ -121,6 +147,9 @@ class Engine:
         self.store.record_places(event, now)  # i13-guard: never send where they were seen
         self.store.feed_event(event.feed_name, now)
         self.checkins.observe(event)
+        if failures:
+            # With the seen mark and the cursor: passed, never lost, never re-read in a loop.
+            self.store.add_unchecked(event, "; ".join(failures)[:REASON_MAX], now)
         incidents: list[int] = []
         for match in live:
             incidents.extend(self._apply(match, now))
@@ -195,7 +224,49 @@ class Engine:
         log.info("stand-down code used for %s", match.person)
 
     async def _detect(self, event: Event) -> tuple[list[Match], list[str]]:
-        # Image work (decode, hash, keypoints) takes tens of milliseconds: off the loop.
-        if event.images and any(d.needs_threads for d in self.detectors.values()):
-            return await asyncio.to_thread(detect, self.detectors, event)
-        return detect(self.detectors, event)
+        """Every code that applies, each isolated; image work in threads, within the item's
+        time limit.
+
+        Codes that need no thread (phrases, reactions) run first, on the loop, so a caption
+        is matched whatever happens to the photo under it.
+        """
+        applying = {n: d for n, d in self.detectors.items() if d.applies(event)}
+        threaded = {n: d for n, d in applying.items() if event.images and d.needs_threads}
+        matches, failures = detect({n: d for n, d in applying.items() if n not in threaded},
+                                   event)
+        if threaded:
+            more, failed = await self._detect_in_threads(threaded, event)
+            matches.extend(more)
+            failures.extend(failed)
+        return matches, failures
+
+    async def _detect_in_threads(self, detectors: Mapping[str, Filtered], event: Event
+                                 ) -> tuple[list[Match], list[str]]:
+        """Image work (decode, hash, keypoints) off the loop, one job per code, all within
+        `watcher.item_timeout`.
+
+        A thread cannot be killed: a job past the limit is abandoned (it ends on its own,
+        its cost bounded by the decoder's caps) and the event goes on without it, so the
+        ingest lock and the feed are released on time. Jobs not yet started are cancelled:
+        while an abandoned job still runs, later images wait for it, within their own limit.
+        """
+        loop = asyncio.get_running_loop()
+        jobs = {name: asyncio.wrap_future(self._threads.submit(run_one, name, d, event),
+                                          loop=loop)
+                for name, d in detectors.items()}
+        done, late = await asyncio.wait(jobs.values(), timeout=self.item_timeout)
+        for job in late:
+            job.cancel()
+        matches: list[Match] = []
+        failures: list[str] = []
+        for name, job in jobs.items():
+            if job not in done:
+                failures.append(f"{name}: not checked within {self.config.watcher.item_timeout}"
+                                " (watcher.item_timeout)")
+                continue
+            found = job.result()
+            if isinstance(found, str):
+                failures.append(found)
+            elif found is not None:
+                matches.append(found)
+        return matches, failures

@@ -99,6 +99,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE health ADD COLUMN permanent INTEGER NOT NULL DEFAULT 0;
     """,
+    # i12-core: items that could not be checked, kept to tell the person's contacts.
+    """
+    CREATE TABLE unchecked (id INTEGER PRIMARY KEY, event_key TEXT NOT NULL UNIQUE,
+                            feed TEXT NOT NULL, person TEXT NOT NULL, platform TEXT NOT NULL,
+                            at TEXT NOT NULL, link TEXT, reason TEXT NOT NULL,
+                            created_at TEXT NOT NULL, notified INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX unchecked_pending ON unchecked(notified, person);
+    """,
 )
 
 
@@ -156,6 +164,18 @@ def os_reason(exc: OSError) -> str:
     """What went wrong, with the path it went wrong on (which may be a parent folder)."""
     reason = exc.strerror or type(exc).__name__
     return f"{reason} ({exc.filename})" if exc.filename else reason
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    id: int
+    event_key: str
+    person: str
+    platform: str
+    at: datetime
+    link: str | None
+    reason: str
+    created_at: datetime
 
 
 def _create_private(path: Path) -> None:
@@ -558,6 +578,32 @@ class Store:
             "UPDATE outbox SET status = 'failed', attempts = attempts + 1, error = ? WHERE id = ?",
             (error, delivery_id))
         self._log_delivery(delivery_id, now, "failed", error)
+
+    # -- items that could not be checked ------------------------------------------------
+
+    def add_unchecked(self, event: Event, reason: str, now: datetime) -> None:
+        """An item passed without a full check. `reason` names codes and causes, never
+        the item's content."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO unchecked (event_key, feed, person, platform, at, link, "
+            "reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.key, event.feed_name, event.person, event.platform, ts(event.at),
+             event.link, reason, ts(now)))
+
+    def pending_unchecked(self) -> list[Unchecked]:
+        """Items whose contacts have not been told yet, oldest first."""
+        rows = self.conn.execute(
+            "SELECT id, event_key, person, platform, at, link, reason, created_at "
+            "FROM unchecked WHERE notified = 0 ORDER BY id").fetchall()
+        return [Unchecked(int(r[0]), r[1], r[2], r[3], from_ts(r[4]), r[5], r[6],
+                          from_ts(r[7])) for r in rows]
+
+    def unchecked_told(self, ids: list[int]) -> None:
+        self.conn.executemany("UPDATE unchecked SET notified = 1 WHERE id = ?",
+                              [(i,) for i in ids])
+
+    def unchecked(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.table("unchecked").rows_where(order_by="id")]
 
     def feed_ok(self, feed: str, now: datetime) -> None:
         self.conn.execute(
