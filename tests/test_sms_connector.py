@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,9 @@ def assert_silent(gw: FakeSmsGateway) -> None:
             assert number.replace(" ", "")[-9:] != SAM[-9:], "a text went to Sam's number"
 
 
-async def test_a_code_in_a_text_alerts_and_a_reply_acks(tmp_path: Path,
-                                                         gw: FakeSmsGateway) -> None:
+async def test_a_code_in_a_text_alerts_and_a_reply_acks(
+        tmp_path: Path, gw: FakeSmsGateway, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     rig = await Rig(tmp_path, gw).start()
     try:
         sms = gw.receive_sms(SAM, PHRASE)
@@ -133,6 +135,9 @@ async def test_a_code_in_a_text_alerts_and_a_reply_acks(tmp_path: Path,
         assert len(gw.outbox) == before
         assert rig.incidents()[0].state == IncidentState.ACKNOWLEDGED
         assert_silent(gw)
+        # No number, text or key in the logs, at any level.
+        for secret in (SAM[-9:], JO[-9:], STRANGER[-9:], PHRASE, KEY, gw.password):
+            assert secret not in caplog.text
     finally:
         await rig.stop()
 

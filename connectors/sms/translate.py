@@ -17,7 +17,7 @@ from watcher.models import Event, Response
 from watcher.phones import e164
 
 PLATFORM = "sms"
-MAX_TEXT = 20_000  # far above any joined multipart text; a bigger one is not a real SMS
+MAX_TEXT = 40_000  # 255 parts of 153 characters, the most a joined multipart text can be
 
 
 class NotAText(ValueError):
