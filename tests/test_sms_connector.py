@@ -8,6 +8,7 @@ import asyncio
 import io
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from tests.conftest import write_config
 from tests.fakes.sms_gateway import FakeSmsGateway, Sms
 from watcher.app import App
 from watcher.config import ConfigError, load
-from watcher.models import DeliveryError, IncidentState
+from watcher.models import DeliveryError, IncidentState, parse_time
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -211,16 +212,16 @@ async def test_out_of_order_delivery_loses_nothing(tmp_path: Path, gw: FakeSmsGa
     rig = await Rig(tmp_path, gw).start()
     try:
         gw.hold()
-        base = int(time.time()) * 1000
-        texts = [gw.receive_sms(SAM, f"ordinary text {n}", date_ms=base - 60_000 * (5 - n))
+        base = int(time.time()) * 1000 + 60_000  # after the watch began
+        texts = [gw.receive_sms(SAM, f"ordinary text {n}", date_ms=base + 1000 * n)
                  for n in range(5)]
-        gw.release("reverse")
+        gw.release("reverse")  # newest first
         await gw.wait_until(lambda: all(gw.completed(t.event_ids[0]) for t in texts))
         assert rig.seen() == 5
         # The cursor is the newest text's time, not the last one to arrive.
         cursor = rig.app.store.cursor(CURSOR)
-        assert cursor is not None and cursor.startswith(
-            time.strftime("%Y-%m-%dT%H:%M", time.gmtime(base / 1000)))
+        assert cursor is not None
+        assert parse_time(cursor) == datetime.fromtimestamp((base + 4000) / 1000, UTC)
     finally:
         await rig.stop()
 

@@ -232,7 +232,9 @@ class SmsConnector:
         sink = self._need_sink()
         now = self.clock()
         stored = sink.cursor(CURSOR)
-        since = (parse_time(stored) if stored else now) - FILL_MARGIN
+        # min(): a text stamped in the future (a phone with a wrong clock) must not move
+        # the window past now.
+        since = min(parse_time(stored) if stored else now, now) - FILL_MARGIN
         until = now + CLOCK_SKEW
         try:
             await self.client.refresh(since, until)  # texts the app itself never saw
