@@ -303,3 +303,31 @@ def test_config_refuses_numbers_that_are_not_numbers(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(path, environ={"SMS_PASSWORD": "x", "SMS_KEY": KEY})
     assert "people.sam.sms.numbers[0]" in str(info.value)
+
+
+async def test_a_contacts_reply_is_acted_on_once_however_many_copies_arrive(
+        tmp_path: Path, gw: FakeSmsGateway) -> None:
+    rig = await Rig(tmp_path, gw).start()
+    try:
+        ask = gw.receive_sms(JO, "/status")
+        answer = await until(lambda: gw.sent_to(JO), "the answer to /status")
+        assert len(answer) == 1
+        gw.redeliver(ask.event_ids[0])  # the app's retry after a lost 200
+        await gw.wait_until(lambda: len([a for a in gw.attempts_for(ask.event_ids[0])
+                                         if a.status == 200]) == 2)
+        assert await rig.sms.fill() == 0  # the inbox's copy too
+        assert len(gw.sent_to(JO)) == 1
+    finally:
+        await rig.stop()
+    # After a restart, the gap fill reads the same reply again: still answered once.
+    def fills() -> int:
+        return gw.calls.count(("GET", "/inbox", 200))
+
+    before = fills()
+    rig2 = await Rig(tmp_path / "again", gw, db=rig.db).start()
+    try:
+        await until(lambda: fills() > before, "the gap fill at start")
+        assert await rig2.sms.fill() == 0
+        assert len(gw.sent_to(JO)) == 1
+    finally:
+        await rig2.stop()
