@@ -331,3 +331,15 @@ async def test_a_contacts_reply_is_acted_on_once_however_many_copies_arrive(
         assert len(gw.sent_to(JO)) == 1
     finally:
         await rig2.stop()
+
+
+async def test_a_phone_reporting_fail_is_reported(tmp_path: Path, gw: FakeSmsGateway) -> None:
+    rig = await Rig(tmp_path, gw).start()
+    try:
+        gw.battery_level = 5  # the app's health answers "fail" (HTTP 500) under 10 %
+        problem = await until(lambda: rig.app.store.feed_failing("sam/sms"), "the report")
+        assert problem.startswith("Alex's phone reports a failure")
+        gw.battery_level = 80
+        await until(lambda: not rig.app.store.feed_failing("sam/sms"), "the phone recovered")
+    finally:
+        await rig.stop()
