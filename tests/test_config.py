@@ -47,7 +47,7 @@ def test_unknown_keys_are_errors_with_paths(tmp_path: Path) -> None:
     path = write_config(tmp_path, extra='[contacts.nan]\nname = "Nan"\nconsle = true\n')
     found = problems(path)
     assert found == ['contacts.nan.consle: unknown key; did you mean "console"? (known keys: '
-                     'name, fields, console, telegram, signal, apprise)']
+                     'name, fields, console, telegram, signal, apprise, sms)']
 
 
 def test_contact_without_channel(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "codes.KEY": cfg.Code, "playbooks.KEY": cfg.Playbook,
     "connectors.replay": cfg.ReplayConnector, "connectors.telegram": cfg.TelegramConnector,
     "connectors.signal": cfg.SignalConnector, "connectors.bluesky": cfg.BlueskyConnector,
+    "connectors.sms": cfg.SmsConnector,
 }
 NESTED: dict[str, type[BaseModel]] = {
     "checkin": cfg.Checkin, "confirm": cfg.Confirm, "reaction": cfg.ReactionSpec,

@@ -57,6 +57,10 @@ def build_connectors(config: Config) -> list[Connector]:
         from connectors.bluesky import BlueskyConnector
 
         found.append(BlueskyConnector(config))
+    if config.connectors.sms is not None:
+        from connectors.sms.connector import SmsConnector
+
+        found.append(SmsConnector(config))
     return found
 
 

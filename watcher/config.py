@@ -44,6 +44,9 @@ from watcher.config_schema import (
     SignalConnector,
     SignalContact,
     SignalPerson,
+    SmsConnector,
+    SmsContact,
+    SmsPerson,
     Step,
     TelegramConnector,
     TelegramContact,
@@ -81,6 +84,9 @@ __all__ = [
     "SignalConnector",
     "SignalContact",
     "SignalPerson",
+    "SmsConnector",
+    "SmsContact",
+    "SmsPerson",
     "Step",
     "TelegramConnector",
     "TelegramContact",
@@ -273,6 +279,9 @@ def _resolve_secrets(config: Config, environ: Mapping[str, str],
     if config.connectors.bluesky is not None and config.connectors.bluesky.login is not None:
         refs.append(("connectors.bluesky.login.password",
                      config.connectors.bluesky.login.password))
+    if config.connectors.sms is not None:  # i15-sms
+        refs.append(("connectors.sms.password", config.connectors.sms.password))
+        refs.append(("connectors.sms.signing_key", config.connectors.sms.signing_key))
     for where, ref in refs:
         value, problem = read_secret(ref, where, config.base_dir, environ)
         if problem:

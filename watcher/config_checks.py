@@ -178,7 +178,7 @@ def _check_reach(config: Config) -> list[str]:
 def _check_connectors(config: Config) -> list[str]:
     problems = []
     for key, contact in config.contacts.items():
-        for platform in ("telegram", "signal"):
+        for platform in ("telegram", "signal", "sms"):
             if getattr(contact, platform) and getattr(config.connectors, platform) is None:
                 problems.append(f"contacts.{key}.{platform}: there is no [connectors.{platform}] "
                                 f"section, so {contact.name} cannot be reached there")
@@ -192,6 +192,7 @@ def _check_connectors(config: Config) -> list[str]:
             problems.append(f"people.{key}.signal: give uuid (preferred) or number")
         if person.bluesky and (person.bluesky.handle is None) == (person.bluesky.did is None):
             problems.append(f"people.{key}.bluesky: give exactly one of handle or did")
+    problems.extend(_check_sms(config))
     for where, value in _connector_durations(config):
         try:
             parse_duration(value)
@@ -257,13 +258,17 @@ def _connector_durations(config: Config) -> list[tuple[str, str]]:
         found.append(("connectors.signal.poll_interval", c.signal.poll_interval))
     if c.bluesky:
         found.append(("connectors.bluesky.poll_interval", c.bluesky.poll_interval))
+    if c.sms:
+        found.extend((f"connectors.sms.{name}", getattr(c.sms, name))
+                     for name in ("poll_interval", "health_interval", "stale_after"))
     return found
 
 
 def _check_contacts(config: Config) -> list[str]:
     problems = []
     for key, contact in config.contacts.items():
-        if not (contact.console or contact.telegram or contact.signal or contact.apprise):
+        if not (contact.console or contact.telegram or contact.signal or contact.apprise
+                or contact.sms):
             problems.append(f"contacts.{key}: no channel to reach {contact.name}; add telegram, "
                             "signal, apprise or console")
         problems.extend(_watched_addresses(config, key, contact))
@@ -317,6 +322,9 @@ def _check_destinations(config: Config) -> list[str]:
             if owner is not None and not _named_person_number(config, contact.signal.number):
                 problems.append(f"contacts.{key}.signal.number: this is an address of "
                                 f"{side(config, owner)}; alerts must never go there")
+        if contact.sms and (owner := found.owner(keys(contact.sms.number))) is not None:
+            problems.append(f"contacts.{key}.sms.number: this is a number of "
+                            f"{side(config, owner)}; alerts must never go there")
         for i, url in enumerate(contact.apprise):
             if not isinstance(url, str):
                 continue  # a secret: checked when it is resolved, at send (playbooks/guard.py)
@@ -354,3 +362,26 @@ CHECKS: tuple[Callable[[Config], list[str]], ...] = (
     _check_watcher, _check_codes, _check_playbooks, _check_contacts, _check_connectors,
     _check_reach, _check_destinations,
 )
+
+
+def _check_sms(config: Config) -> list[str]:
+    """i15-sms: every number must read as a phone number (E.164, or local with a region),
+    else a text from it could never be recognised."""
+    from watcher.phones import e164  # phonenumbers: only imported when SMS is configured
+
+    problems = []
+    section = config.connectors.sms
+    default = section.region if section else None
+    for key, person in config.people.items():
+        if person.sms is None:
+            continue
+        for i, number in enumerate(person.sms.numbers):
+            if e164(number, person.sms.region or default) is None:
+                problems.append(f"people.{key}.sms.numbers[{i}]: not a phone number; write it "
+                                'as "+44..." or set people.' f"{key}.sms.region")
+    for key, contact in config.contacts.items():
+        if contact.sms and e164(contact.sms.number, default) is None:
+            problems.append(f'contacts.{key}.sms.number: not a phone number; write it as "+44..."')
+    if section and section.owner is not None and section.owner not in config.contacts:
+        problems.append(f"connectors.sms.owner: {section.owner} is not a contact")
+    return problems

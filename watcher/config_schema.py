@@ -24,7 +24,7 @@ from pydantic import (
     field_validator,
 )
 
-PLATFORMS = ("replay", "telegram", "signal", "bluesky")
+PLATFORMS = ("replay", "telegram", "signal", "bluesky", "sms")
 TEMPLATE_FIELDS = frozenset(
     {"person", "code", "time", "date", "link", "matched", "platform", "incident", "acker",
      "contact", "drill"}
@@ -93,6 +93,13 @@ class BlueskyPerson(_Strict):
     did: str | None = None
 
 
+class SmsPerson(_Strict):
+    # i15-sms: the person's own numbers; a text from one of them is their event. `region`
+    # (ISO country, e.g. "GB") reads numbers written in local form, as the network may send.
+    numbers: list[str] = Field(min_length=1)
+    region: str | None = None
+
+
 class Person(_Strict):
     name: str
     timezone: str | None = None
@@ -100,6 +107,7 @@ class Person(_Strict):
     telegram: TelegramPerson | None = None
     signal: SignalPerson | None = None
     bluesky: BlueskyPerson | None = None
+    sms: SmsPerson | None = None
     # Other addresses of the person (e-mail, phone numbers): nothing is ever sent there.
     addresses: list[str] = Field(default_factory=list)
 
@@ -116,6 +124,10 @@ class SignalContact(_Strict):
     uuid: str | None = None
 
 
+class SmsContact(_Strict):
+    number: str  # i15-sms: alerts by text, and the number their replies (acks) come from
+
+
 class Contact(_Strict):
     name: str
     fields: dict[str, str] = Field(default_factory=dict)
@@ -123,6 +135,7 @@ class Contact(_Strict):
     telegram: TelegramContact | None = None
     signal: SignalContact | None = None
     apprise: list[str | SecretRef] = Field(default_factory=list)
+    sms: SmsContact | None = None
 
 
 class ReactionSpec(_Strict):
@@ -184,7 +197,7 @@ def parse_window(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
 class Code(_Strict):
     person: str
     playbook: str | None = None
-    platforms: list[Literal["replay", "telegram", "signal", "bluesky"]] | None = None
+    platforms: list[Literal["replay", "telegram", "signal", "bluesky", "sms"]] | None = None
     phrase: list[str] | None = None
     image: list[str] | None = None
     reaction: ReactionSpec | None = None
@@ -298,11 +311,29 @@ class BlueskyConnector(_Strict):
     login: BlueskyLogin | None = None
 
 
+class SmsConnector(_Strict):
+    """i15-sms: SMS Gateway for Android on a contact's phone (docs/sms.md)."""
+
+    url: str  # the phone's local server, e.g. http://192.168.1.20:8080
+    username: str = "sms"
+    password: SecretRef
+    signing_key: SecretRef  # the app's Settings > Webhooks > Signing Key
+    listen: str = "127.0.0.1:8471"  # host:port of the webhook listener
+    webhook_path: str = "/hooks/sms"
+    webhook_url: str | None = None  # registered on the phone at start when given
+    region: str | None = None  # default country for numbers in local form (contacts' replies)
+    owner: str | None = None  # the contact whose phone runs the app (named in blind alerts)
+    poll_interval: str = "5m"  # gap fill from the phone's inbox
+    health_interval: str = "1m"
+    stale_after: str = "2h"  # the phone unreachable this long: a blind watch
+
+
 class Connectors(_Strict):
     replay: ReplayConnector | None = None
     telegram: TelegramConnector | None = None
     signal: SignalConnector | None = None
     bluesky: BlueskyConnector | None = None
+    sms: SmsConnector | None = None
 
 
 @dataclass(frozen=True)
@@ -355,6 +386,8 @@ def addresses(config: Config, contact_key: str) -> list[tuple[str, str]]:
         out.append(("telegram", str(contact.telegram.chat_id)))
     if contact.signal:
         out.append(("signal", contact.signal.number or contact.signal.group or ""))
+    if contact.sms:
+        out.append(("sms", contact.sms.number))
     out.extend(("apprise", str(i)) for i in range(len(contact.apprise)))
     return out
 
@@ -368,6 +401,8 @@ def working_channels(config: Config, contact: Contact) -> list[str]:
         found.append("telegram")
     if contact.signal and config.connectors.signal:
         found.append("signal")
+    if contact.sms and config.connectors.sms:
+        found.append("sms")
     if contact.apprise:
         found.append("apprise")
     return found

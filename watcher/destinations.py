@@ -111,6 +111,9 @@ def person_addresses(person: Person) -> Iterator[tuple[str, str]]:
             yield person.bluesky.handle, "bluesky.handle"
         if person.bluesky.did:
             yield person.bluesky.did, "bluesky.did"
+    if person.sms:
+        for i, number in enumerate(person.sms.numbers):
+            yield number, f"sms.numbers[{i}]"
     for i, address in enumerate(person.addresses):
         yield address, f"addresses[{i}]"
 
