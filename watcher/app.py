@@ -56,6 +56,10 @@ def build_connectors(config: Config) -> list[Connector]:
         from connectors.bluesky import BlueskyConnector
 
         found.append(BlueskyConnector(config))
+    if config.connectors.email is not None:
+        from connectors.email.connector import EmailConnector
+
+        found.append(EmailConnector(config))
     return found
 
 

@@ -273,6 +273,8 @@ def _resolve_secrets(config: Config, environ: Mapping[str, str],
     if config.connectors.bluesky is not None and config.connectors.bluesky.login is not None:
         refs.append(("connectors.bluesky.login.password",
                      config.connectors.bluesky.login.password))
+    if config.connectors.email is not None:
+        refs.append(("connectors.email.password", config.connectors.email.password))
     for where, ref in refs:
         value, problem = read_secret(ref, where, config.base_dir, environ)
         if problem:

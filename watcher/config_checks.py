@@ -255,6 +255,8 @@ def _connector_durations(config: Config) -> list[tuple[str, str]]:
         found.append(("connectors.signal.poll_interval", c.signal.poll_interval))
     if c.bluesky:
         found.append(("connectors.bluesky.poll_interval", c.bluesky.poll_interval))
+    if c.email:
+        found.append(("connectors.email.poll_interval", c.email.poll_interval))
     return found
 
 
@@ -348,7 +350,25 @@ def _named_person_number(config: Config, number: str) -> bool:
                for p in config.people.values())
 
 
+def _check_email(config: Config) -> list[str]:
+    """i15-email: plain IMAP only on this machine; a required pass needs whose pass."""
+    section = config.connectors.email
+    if section is None:
+        return []
+    problems = []
+    if section.tls == "none" and section.host not in ("127.0.0.1", "::1", "localhost"):
+        problems.append('connectors.email.tls: "none" sends the password in clear; it is '
+                        'only allowed to 127.0.0.1; use "tls" or "starttls"')
+    wanted = section.require_auth or any(
+        p.email and p.email.require_auth for p in config.people.values())
+    if wanted and not section.authserv_id:
+        problems.append("connectors.email.authserv_id: require_auth needs the receiving "
+                        "server's authserv-id (the first word of its Authentication-Results "
+                        'header, e.g. "mx.example.org")')
+    return problems
+
+
 CHECKS: tuple[Callable[[Config], list[str]], ...] = (
     _check_watcher, _check_codes, _check_playbooks, _check_contacts, _check_connectors,
-    _check_reach, _check_destinations,
+    _check_reach, _check_destinations, _check_email,
 )

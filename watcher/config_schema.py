@@ -24,7 +24,7 @@ from pydantic import (
     field_validator,
 )
 
-PLATFORMS = ("replay", "telegram", "signal", "bluesky")
+PLATFORMS = ("replay", "telegram", "signal", "bluesky", "email")
 TEMPLATE_FIELDS = frozenset(
     {"person", "code", "time", "date", "link", "matched", "platform", "incident", "acker",
      "contact", "drill"}
@@ -91,6 +91,13 @@ class BlueskyPerson(_Strict):
     did: str | None = None
 
 
+class EmailPerson(_Strict):
+    # i15-email: only mail From one of these is the person's (the From header can be
+    # forged: `require_auth` asks the receiving server's Authentication-Results for a pass).
+    addresses: list[str] = Field(min_length=1)
+    require_auth: bool | None = None
+
+
 class Person(_Strict):
     name: str
     timezone: str | None = None
@@ -98,6 +105,7 @@ class Person(_Strict):
     telegram: TelegramPerson | None = None
     signal: SignalPerson | None = None
     bluesky: BlueskyPerson | None = None
+    email: EmailPerson | None = None
     # Other addresses of the person (e-mail, phone numbers): nothing is ever sent there.
     addresses: list[str] = Field(default_factory=list)
 
@@ -182,7 +190,7 @@ def parse_window(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
 class Code(_Strict):
     person: str
     playbook: str | None = None
-    platforms: list[Literal["replay", "telegram", "signal", "bluesky"]] | None = None
+    platforms: list[Literal["replay", "telegram", "signal", "bluesky", "email"]] | None = None
     phrase: list[str] | None = None
     image: list[str] | None = None
     reaction: ReactionSpec | None = None
@@ -295,11 +303,28 @@ class BlueskyConnector(_Strict):
     login: BlueskyLogin | None = None
 
 
+class EmailConnector(_Strict):
+    # i15-email: an IMAP mailbox, read-only (docs/email.md).
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    tls: Literal["tls", "starttls", "none"] = "tls"
+    ca_file: str | None = None
+    username: str
+    password: SecretRef
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    poll_interval: str = "60s"
+    idle: bool = True
+    max_message_bytes: int = Field(default=10_000_000, gt=0)
+    require_auth: bool = False
+    authserv_id: str | None = None
+
+
 class Connectors(_Strict):
     replay: ReplayConnector | None = None
     telegram: TelegramConnector | None = None
     signal: SignalConnector | None = None
     bluesky: BlueskyConnector | None = None
+    email: EmailConnector | None = None
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,9 @@ def person_addresses(person: Person) -> Iterator[tuple[str, str]]:
             yield person.bluesky.handle, "bluesky.handle"
         if person.bluesky.did:
             yield person.bluesky.did, "bluesky.did"
+    if person.email:
+        for i, address in enumerate(person.email.addresses):
+            yield address, f"email.addresses[{i}]"
     for i, address in enumerate(person.addresses):
         yield address, f"addresses[{i}]"
 

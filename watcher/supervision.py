@@ -18,7 +18,7 @@ from watcher.models import IncidentState, utcnow
 from watcher.store import Store, from_ts, ts
 
 log = logging.getLogger("watcher.supervision")
-PLATFORMS = ("telegram", "signal", "bluesky")
+PLATFORMS = ("telegram", "signal", "bluesky", "email")
 DIGEST_PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
 BLIND = ("WATCH BLIND: {what} is not being watched since {since}: {detail} Until this is "
