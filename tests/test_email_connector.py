@@ -286,11 +286,13 @@ async def test_an_unreachable_server_is_a_temporary_failure(tmp_path: Path,
         await rig.stop()
 
 
-async def test_tls_with_the_servers_own_certificate(tmp_path: Path,
-                                                    dovecot_tls: Dovecot) -> None:
+@pytest.mark.parametrize("mode", ["tls", "starttls"])
+async def test_tls_with_the_servers_own_certificate(tmp_path: Path, dovecot_tls: Dovecot,
+                                                    mode: str) -> None:
     assert dovecot_tls.cafile is not None
-    text = email_config(dovecot_tls, port=dovecot_tls.tls_port).replace(
-        'tls = "none"', f'tls = "tls"\n    ca_file = "{dovecot_tls.cafile}"')
+    port = dovecot_tls.tls_port if mode == "tls" else dovecot_tls.port
+    text = email_config(dovecot_tls, port=port).replace(
+        'tls = "none"', f'tls = "{mode}"\n    ca_file = "{dovecot_tls.cafile}"')
     rig = Rig(tmp_path, text.replace('"127.0.0.1"', '"localhost"'), dovecot_tls.password)
     try:
         await rig.watching()
@@ -298,8 +300,10 @@ async def test_tls_with_the_servers_own_certificate(tmp_path: Path,
         await until(lambda: len(rig.matched()) == 1)
     finally:
         await rig.stop()
-    untrusted = email_config(dovecot_tls, port=dovecot_tls.tls_port).replace(
-        'tls = "none"', 'tls = "tls"')
+    if mode == "starttls":
+        assert "STARTTLS" in rig.connector.sent  # before LOGIN: no password in clear
+        assert rig.connector.sent.index("STARTTLS") < rig.connector.sent.index("LOGIN")
+    untrusted = email_config(dovecot_tls, port=port).replace('tls = "none"', f'tls = "{mode}"')
     rig = Rig(tmp_path / "b", untrusted, dovecot_tls.password)
     try:
         await until(lambda: rig.health().get("failures", 0) > 0)

@@ -159,3 +159,15 @@ def test_hostile_mime_never_raises(boundary: str, charset: str, encoding: str, b
     for image_source in event.images:
         with contextlib.suppress(ImageTooLarge, OSError):
             image_source.read(100)
+
+
+def test_an_attached_mail_is_forwarded_content_and_does_not_fire() -> None:
+    inner = EmailMessage()
+    inner["From"], inner["Subject"] = "sam@example.org", "old"
+    inner.set_content(CODE)
+    outer = EmailMessage()
+    outer["From"], outer["Subject"] = "sam@example.org", "see below"
+    outer.set_content("Forwarding this.")
+    outer.add_attachment(inner)
+    text = event_text(outer.as_bytes())
+    assert "Forwarding this." in text and CODE not in text

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterator
 from datetime import datetime
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -26,6 +26,7 @@ from watcher.models import BytesImage, Event, ImageSource
 
 PLATFORM = "email"
 ID_BYTES = 1 << 16
+MAX_DEPTH = 20
 # The "On Mon, 7 Dec 2026 at 10:00, Sam <sam@example.org> wrote:" line (it may wrap over
 # two lines), Outlook's separator and its "From: ... Sent: ..." header block.
 _ATTRIBUTION = re.compile(r"^\s*On\b.{0,300}?\bwrote:\s*$", re.IGNORECASE | re.DOTALL)
@@ -180,11 +181,21 @@ def _image_name(part: Message, index: int) -> str:
     return f"email image {index}"
 
 
-def _walk(msg: Message) -> Iterable[Message]:
+def _walk(msg: Message, depth: int = 0) -> Iterator[Message]:
+    """The leaf parts, without descending into attached mails (message/rfc822: forwarded
+    content, like a quote) and no deeper than MAX_DEPTH (absurd nesting is hostile)."""
     try:
-        yield from msg.walk()
-    except Exception:  # recursion on absurd nesting: what was walked stays
+        if depth > MAX_DEPTH or msg.get_content_maintype() == "message":
+            return
+        if not msg.is_multipart():
+            yield msg
+            return
+        payload = msg.get_payload()
+    except Exception:
         return
+    for part in payload if isinstance(payload, list) else []:
+        if isinstance(part, Message):
+            yield from _walk(part, depth + 1)
 
 
 def body_parts(msg: Message, max_image_bytes: int
@@ -198,8 +209,6 @@ def body_parts(msg: Message, max_image_bytes: int
         try:
             kind = part.get_content_type()
         except Exception:
-            continue
-        if part.is_multipart():
             continue
         if kind == "text/plain" and "attachment" not in str(part.get("Content-Disposition", "")):
             plain.append(_decoded(part))
