@@ -4,7 +4,7 @@ Dovecot answers OK to a STORE in a read-only (EXAMINE) session, so the watcher c
 on the server refusing. Every command goes through imaplib's `send`, which is overridden
 here: a line whose command is not on the allow-list, or a FETCH that is not BODY.PEEK, is
 refused before a byte leaves the machine (ForbiddenCommand). Blocking (imaplib); the
-connector runs it in a thread with asyncio.to_thread.
+connector runs it in threads of its own.
 
 IDLE is written by hand (imaplib has it only from Python 3.14): the wait uses select() on
 the socket, so a socket timeout never leaves imaplib's reader broken, and whatever wakes

@@ -16,10 +16,12 @@ them, so old mail does not fire and new mail is not missed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import imaplib
 import logging
 import ssl
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -88,6 +90,10 @@ class EmailConnector:
                 self.owners.setdefault(address.strip().lower(), key)
             wanted = person.email.require_auth
             self.require[key] = section.require_auth if wanted is None else wanted
+        # Its own threads: an IDLE wait holds one for up to poll_interval, and must not take
+        # the loop's shared ones from other connectors.
+        self.pool = ThreadPoolExecutor(max_workers=len(section.folders) + 1,
+                                       thread_name_prefix="imap")
         self.readers: set[ImapReader] = set()
         self.failing: dict[str, str] = {}  # folder -> problem
         self.sent: list[str] = []  # every command any session sent (the allow-list test)
@@ -118,7 +124,8 @@ class EmailConnector:
     async def _call(self, work: Callable[..., T], *args: Any) -> T:
         """A blocking IMAP call in a thread, its failures sorted (ConnectorError)."""
         try:
-            return await asyncio.to_thread(work, *args)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.pool, functools.partial(work, *args))
         except FolderMissing as exc:
             raise ConnectorError(f"the folder {exc} does not exist in the mailbox: check "
                                  "connectors.email.folders", permanent=True) from None
@@ -128,6 +135,9 @@ class EmailConnector:
             raise ConnectorError(TLS_PROBLEM, permanent=True) from None
         except (OSError, EOFError, imaplib.IMAP4.error) as exc:
             raise ConnectorError(UNREACHABLE.format(kind=type(exc).__name__)) from None
+
+    async def _quietly(self, work: Callable[..., None], *args: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(work, *args))
 
     # -- the Connector protocol ------------------------------------------------------
 
@@ -139,7 +149,7 @@ class EmailConnector:
             for folder in self.section.folders:
                 await self._catch_up(reader, folder)
         finally:
-            await asyncio.to_thread(self._close, reader)
+            await self._quietly(self._close, reader)
 
     async def poll_once(self) -> int:
         count = 0
@@ -148,7 +158,7 @@ class EmailConnector:
             for folder in self.section.folders:
                 count += await self._catch_up(reader, folder)
         finally:
-            await asyncio.to_thread(self._close, reader)
+            await self._quietly(self._close, reader)
         self._report(None, None)
         return count
 
@@ -171,6 +181,7 @@ class EmailConnector:
         for reader in list(self.readers):
             reader.abort()
         self.readers.clear()
+        self.pool.shutdown(wait=False)
 
     # -- one folder ------------------------------------------------------------------
 
@@ -196,7 +207,7 @@ class EmailConnector:
                 retry = min(retry * 2, self.interval)
             finally:
                 if reader is not None:
-                    await asyncio.to_thread(self._close, reader)
+                    await self._quietly(self._close, reader)
 
     def _report(self, folder: str | None, failure: ConnectorError | None) -> None:
         """Health of every person's feed: blind while any folder cannot be read."""
