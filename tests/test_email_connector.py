@@ -263,6 +263,25 @@ async def test_malformed_mime_never_stops_the_folder(tmp_path: Path, dovecot: Do
 # ---------------------------------------------------------------------------- failures
 
 
+async def test_a_missing_folder_is_a_blind_spot_and_the_others_are_still_read(
+        tmp_path: Path, dovecot: Dovecot) -> None:
+    config = email_config(dovecot, poll="1s", extra='folders = ["INBOX", "Spam"]')
+    rig = Rig(tmp_path, config, dovecot.password)
+    try:
+        await until(lambda: rig.health().get("permanent"), "the missing folder reported")
+        assert "Spam" in rig.health()["detail"] and "does not exist" in rig.health()["detail"]
+        await rig.watching()
+        dovecot.deliver(make_message(SAM, "hi", CODE))
+        await until(lambda: len(rig.matched()) == 1, "the mail in INBOX")
+        dovecot.create_folder("Spam")  # created later (or the typo fixed): watched again
+        await until(lambda: rig.app.store.cursor("email:Spam") is not None, "Spam's baseline")
+        await until(lambda: rig.health().get("failures", 1) == 0, "the watch restored")
+        dovecot.deliver(make_message(SAM, "hi again", CODE), folder="Spam")
+        await until(lambda: len(rig.matched()) == 2, "the mail in Spam")
+    finally:
+        await rig.stop()
+
+
 async def test_a_wrong_password_is_a_permanent_blind_watch(tmp_path: Path,
                                                            dovecot: Dovecot) -> None:
     rig = Rig(tmp_path, email_config(dovecot), "not-the-password")

@@ -45,6 +45,10 @@ UNREACHABLE = ("the mail server is unreachable ({kind}): check that it is up and
                "connectors.email.host and port are right; retrying")
 
 
+class FolderError(ConnectorError):
+    """One folder cannot be read; the others still can (and are)."""
+
+
 @dataclass(frozen=True)
 class Cursor:
     validity: int
@@ -127,8 +131,8 @@ class EmailConnector:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.pool, functools.partial(work, *args))
         except FolderMissing as exc:
-            raise ConnectorError(f"the folder {exc} does not exist in the mailbox: check "
-                                 "connectors.email.folders", permanent=True) from None
+            raise FolderError(f"the folder {exc} does not exist in the mailbox: check "
+                              "connectors.email.folders", permanent=True) from None
         except AuthFailed:
             raise ConnectorError(AUTH_PROBLEM, permanent=True) from None
         except ssl.SSLCertVerificationError:
@@ -147,7 +151,10 @@ class EmailConnector:
         reader: ImapReader = await self._call(self._open)
         try:
             for folder in self.section.folders:
-                await self._catch_up(reader, folder)
+                try:
+                    await self._catch_up(reader, folder)
+                except FolderError as exc:  # a blind spot, not a reason to watch nothing
+                    self._report(folder, exc)
         finally:
             await self._quietly(self._close, reader)
 
@@ -156,10 +163,13 @@ class EmailConnector:
         reader: ImapReader = await self._call(self._open)
         try:
             for folder in self.section.folders:
-                count += await self._catch_up(reader, folder)
+                try:
+                    count += await self._catch_up(reader, folder)
+                    self._report(folder, None)
+                except FolderError as exc:
+                    self._report(folder, exc)
         finally:
             await self._quietly(self._close, reader)
-        self._report(None, None)
         return count
 
     async def run(self, stop: asyncio.Event) -> None:
