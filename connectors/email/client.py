@@ -140,6 +140,11 @@ class ImapReader:
             raise AuthFailed("login refused") from None
 
     @property
+    def can_idle(self) -> bool:
+        """The server offers IDLE (RFC 2177); without it the folder is simply polled."""
+        return "IDLE" in self.imap.capabilities
+
+    @property
     def sent(self) -> list[str]:
         return self.imap.sent  # type: ignore[no-any-return]
 

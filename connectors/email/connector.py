@@ -205,7 +205,7 @@ class EmailConnector:
                     await self._catch_up(reader, folder)
                     self._report(folder, None)
                     retry = RETRY_FIRST
-                    if self.section.idle:
+                    if self.section.idle and reader.can_idle:
                         await self._call(reader.idle, min(self.interval, IDLE_MAX))
                     else:
                         await wait_or_stop(stop, self.interval)
