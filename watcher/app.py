@@ -61,6 +61,10 @@ def build_connectors(config: Config) -> list[Connector]:
         from connectors.sms.connector import SmsConnector
 
         found.append(SmsConnector(config))
+    if config.connectors.email is not None:
+        from connectors.email.connector import EmailConnector
+
+        found.append(EmailConnector(config))
     return found
 
 

@@ -282,6 +282,8 @@ def _resolve_secrets(config: Config, environ: Mapping[str, str],
     if config.connectors.sms is not None:  # i15-sms
         refs.append(("connectors.sms.password", config.connectors.sms.password))
         refs.append(("connectors.sms.signing_key", config.connectors.sms.signing_key))
+    if config.connectors.email is not None:
+        refs.append(("connectors.email.password", config.connectors.email.password))
     for where, ref in refs:
         value, problem = read_secret(ref, where, config.base_dir, environ)
         if problem:

@@ -261,6 +261,8 @@ def _connector_durations(config: Config) -> list[tuple[str, str]]:
     if c.sms:
         found.extend((f"connectors.sms.{name}", getattr(c.sms, name))
                      for name in ("poll_interval", "health_interval", "stale_after"))
+    if c.email:
+        found.append(("connectors.email.poll_interval", c.email.poll_interval))
     return found
 
 
@@ -358,9 +360,27 @@ def _named_person_number(config: Config, number: str) -> bool:
                for p in config.people.values())
 
 
+def _check_email(config: Config) -> list[str]:
+    """i15-email: plain IMAP only on this machine; a required pass needs whose pass."""
+    section = config.connectors.email
+    if section is None:
+        return []
+    problems = []
+    if section.tls == "none" and section.host not in ("127.0.0.1", "::1", "localhost"):
+        problems.append('connectors.email.tls: "none" sends the password in clear; it is '
+                        'only allowed to 127.0.0.1; use "tls" or "starttls"')
+    wanted = section.require_auth or any(
+        p.email and p.email.require_auth for p in config.people.values())
+    if wanted and not section.authserv_id:
+        problems.append("connectors.email.authserv_id: require_auth needs the receiving "
+                        "server's authserv-id (the first word of its Authentication-Results "
+                        'header, e.g. "mx.example.org")')
+    return problems
+
+
 CHECKS: tuple[Callable[[Config], list[str]], ...] = (
     _check_watcher, _check_codes, _check_playbooks, _check_contacts, _check_connectors,
-    _check_reach, _check_destinations,
+    _check_reach, _check_destinations, _check_email,
 )
 
 

@@ -24,7 +24,7 @@ from pydantic import (
     field_validator,
 )
 
-PLATFORMS = ("replay", "telegram", "signal", "bluesky", "sms")
+PLATFORMS = ("replay", "telegram", "signal", "bluesky", "sms", "email")
 TEMPLATE_FIELDS = frozenset(
     {"person", "code", "time", "date", "link", "matched", "platform", "incident", "acker",
      "contact", "drill"}
@@ -100,6 +100,13 @@ class SmsPerson(_Strict):
     region: str | None = None
 
 
+class EmailPerson(_Strict):
+    # i15-email: only mail From one of these is the person's (the From header can be
+    # forged: `require_auth` asks the receiving server's Authentication-Results for a pass).
+    addresses: list[str] = Field(min_length=1)
+    require_auth: bool | None = None
+
+
 class Person(_Strict):
     name: str
     timezone: str | None = None
@@ -108,6 +115,7 @@ class Person(_Strict):
     signal: SignalPerson | None = None
     bluesky: BlueskyPerson | None = None
     sms: SmsPerson | None = None
+    email: EmailPerson | None = None
     # Other addresses of the person (e-mail, phone numbers): nothing is ever sent there.
     addresses: list[str] = Field(default_factory=list)
 
@@ -197,7 +205,8 @@ def parse_window(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
 class Code(_Strict):
     person: str
     playbook: str | None = None
-    platforms: list[Literal["replay", "telegram", "signal", "bluesky", "sms"]] | None = None
+    platforms: list[Literal["replay", "telegram", "signal", "bluesky", "sms", "email"]] | None = (
+        None)
     phrase: list[str] | None = None
     image: list[str] | None = None
     reaction: ReactionSpec | None = None
@@ -328,12 +337,29 @@ class SmsConnector(_Strict):
     stale_after: str = "2h"  # the phone unreachable this long: a blind watch
 
 
+class EmailConnector(_Strict):
+    # i15-email: an IMAP mailbox, read-only (docs/email.md).
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    tls: Literal["tls", "starttls", "none"] = "tls"
+    ca_file: str | None = None
+    username: str
+    password: SecretRef
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    poll_interval: str = "60s"
+    idle: bool = True
+    max_message_bytes: int = Field(default=10_000_000, gt=0)
+    require_auth: bool = False
+    authserv_id: str | None = None
+
+
 class Connectors(_Strict):
     replay: ReplayConnector | None = None
     telegram: TelegramConnector | None = None
     signal: SignalConnector | None = None
     bluesky: BlueskyConnector | None = None
     sms: SmsConnector | None = None
+    email: EmailConnector | None = None
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,9 @@ def person_addresses(person: Person) -> Iterator[tuple[str, str]]:
     if person.sms:
         for i, number in enumerate(person.sms.numbers):
             yield number, f"sms.numbers[{i}]"
+    if person.email:
+        for i, address in enumerate(person.email.addresses):
+            yield address, f"email.addresses[{i}]"
     for i, address in enumerate(person.addresses):
         yield address, f"addresses[{i}]"
 

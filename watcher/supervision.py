@@ -19,7 +19,7 @@ from watcher.models import IncidentState, utcnow
 from watcher.store import Store, from_ts, ts
 
 log = logging.getLogger("watcher.supervision")
-PLATFORMS = ("telegram", "signal", "bluesky", "sms")
+PLATFORMS = ("telegram", "signal", "bluesky", "sms", "email")
 DIGEST_PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
 BLIND = ("WATCH BLIND: {what} is not being watched since {since}: {detail} Until this is "

@@ -19,9 +19,10 @@ from watcher.supervision import PLATFORMS, expected_feeds
 # it while it is blind and the blind-watch alert reads "every feed is not being watched".
 NOTHING_FEED = "every feed"
 NOTHING_WATCHED = ("the config watches no feed at all: no watched person has an identity on a "
-                   "platform with a connector section ([connectors.telegram], "
-                   "[connectors.signal], [connectors.bluesky]) and [connectors.replay] lists "
-                   "no file, so a duress code sent anywhere would NOT be seen")
+                   "platform with a connector section ("
+                   + ", ".join(f"[connectors.{p}]" for p in PLATFORMS)
+                   + ") and [connectors.replay] lists no file, so a duress code sent anywhere "
+                   "would NOT be seen")
 
 
 def watches_nothing(config: Config) -> bool:
