@@ -24,6 +24,7 @@ from tests.conftest import ROOT, Clock, write_config
 from watcher.app import App
 from watcher.cli import main
 from watcher.config import load
+from watcher.config_schema import PLATFORMS
 from watcher.engine import Engine
 from watcher.lock import ProcessLock
 from watcher.models import Event, utcnow
@@ -379,4 +380,4 @@ def test_replay_refuses_an_unknown_platform(tmp_path: Path) -> None:
                                 "at": "2026-11-22T08:00:00Z", "text": "hi"}) + "\n")
     items = [item for item, _ in ReplayFile(path).read(Position())]
     assert [str(i) for i in items if isinstance(i, LineError)] == [
-        f'{path}:1: "platform" must be one of replay, telegram, signal, bluesky']
+        f'{path}:1: "platform" must be one of {", ".join(PLATFORMS)}']
