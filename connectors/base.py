@@ -45,6 +45,15 @@ class Sink(Protocol):
         """Store a cursor that moved without an event (e.g. only strangers' updates)."""
         ...
 
+    def unreadable(self, platform: str, item: str, problem: str, person: str | None = None,
+                   link: str | None = None) -> None:
+        """An item the connector could not read at all (the SDK refused it, a malformed
+        envelope or record): recorded as "could not be checked" and told to the contacts,
+        before the connector moves past it. `item` names it on its platform (an update id, a
+        record key) and `problem` the cause; never the item's content. `person` when known.
+        """
+        ...
+
     def feed_ok(self, feed: str) -> None:
         """A read of a feed that completed: everything it returned was handled and stored
         (supervision: the watch is not blind). Not a check made at start or on connect: the

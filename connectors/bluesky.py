@@ -22,7 +22,17 @@ import httpx
 from connectors.base import Sink
 from connectors.bluesky_identity import Identity, IdentityError, Resolver, identity_cursor
 from connectors.bluesky_poll import Poller, PollError
-from connectors.bluesky_records import LISTED, MALFORMED, POST, PROFILE, EventBuilder, Images
+from connectors.bluesky_records import (
+    LISTED,
+    MALFORMED,
+    PLATFORM,
+    POST,
+    PROFILE,
+    EventBuilder,
+    Images,
+    unreadable_record,
+    web_link,
+)
 from connectors.bluesky_stream import Change, Firehose, Jetstream, Source
 from watcher.config import BlueskyPerson, Config, parse_duration
 from watcher.models import Event
@@ -219,6 +229,10 @@ class BlueskyConnector:
     def save_cursor(self, feed: str, value: str) -> None:
         self.sink.save_cursor(feed, value)
 
+    def unreadable(self, platform: str, item: str, problem: str, person: str | None = None,
+                   link: str | None = None) -> None:
+        self.sink.unreadable(platform, item, problem, person, link)
+
     # -- streaming ---------------------------------------------------------------------------
 
     def sources(self) -> list[Source]:
@@ -276,6 +290,9 @@ class BlueskyConnector:
         except MALFORMED as exc:  # one odd record must not stop the stream
             log.warning("skipped Bluesky record %s/%s: it could not be read (%s)",
                         change.collection, change.rkey, type(exc).__name__)
+            self.unreadable(PLATFORM, f"{change.collection}/{change.rkey}",
+                            unreadable_record(exc), who.person,
+                            web_link(who.handle or who.did, change.collection, change.rkey))
             return None
 
     async def _stream_loop(self, stop: asyncio.Event) -> None:

@@ -23,11 +23,14 @@ from connectors.bluesky_records import (
     FOLLOW,
     LIKE,
     MALFORMED,
+    PLATFORM,
     POST,
     PROFILE,
     REPOST,
     BlobUnavailable,
     EventBuilder,
+    unreadable_record,
+    web_link,
 )
 from watcher.models import Event
 
@@ -72,6 +75,9 @@ class Records(Protocol):
     def cursor(self, feed: str) -> str | None: ...
 
     def save_cursor(self, feed: str, value: str) -> None: ...
+
+    def unreadable(self, platform: str, item: str, problem: str, person: str | None = None,
+                   link: str | None = None) -> None: ...
 
 
 class PollError(Exception):
@@ -170,6 +176,8 @@ class Poller:
             # watch: logged by its key, never its content, and skipped.
             log.warning("skipped Bluesky record %s/%s: it could not be read (%s)", collection,
                         rkey, type(exc).__name__)
+            self.sink.unreadable(PLATFORM, f"{collection}/{rkey}", unreadable_record(exc),
+                                 who.person, web_link(who.handle or who.did, collection, rkey))
             event = None
         if event is None:
             self.sink.save_cursor(*cursor)

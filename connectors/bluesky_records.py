@@ -61,6 +61,11 @@ def split_uri(uri: str) -> tuple[str, str, str] | None:
         else None
 
 
+def unreadable_record(exc: Exception) -> str:
+    """Why a record could not be read, for the contacts: its cause, never its content."""
+    return f"the record could not be read ({type(exc).__name__})"
+
+
 def web_link(actor: str, collection: str, rkey: str) -> str | None:
     path = WEB_PATHS.get(collection)
     return f"{WEB}/profile/{actor}/{path}/{rkey}" if path else None

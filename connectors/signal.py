@@ -20,7 +20,7 @@ import functools
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -268,6 +268,7 @@ class SignalConnector:
             except MALFORMED as exc:
                 log.warning("skipped a Signal envelope that could not be read (%s)",
                             type(exc).__name__)
+                self._unreadable(envelope, exc)
         if kept:
             self._need_sink().save_cursor(INBOX, json.dumps(kept))
         count = await self._drain(kept)
@@ -287,8 +288,16 @@ class SignalConnector:
                 # (never its content), skipped, and the next one is read.
                 log.warning("skipped a Signal envelope that could not be read (%s)",
                             type(exc).__name__)
+                self._unreadable(_dict(item.get("envelope")), exc)
                 self._need_sink().save_cursor(*rest)
         return count
+
+    def _unreadable(self, envelope: Mapping[str, Any], exc: Exception) -> None:
+        """Told to the contacts as "could not be checked" (by its time, never its content)."""
+        stamp = envelope.get("timestamp")
+        item = f"envelope {stamp}" if isinstance(stamp, int) else "an envelope"
+        self._need_sink().unreadable(
+            "signal", item, f"the envelope could not be read ({type(exc).__name__})")
 
     async def _handle(self, envelope: dict[str, Any], rest: tuple[str, str]) -> int:
         sink = self._need_sink()

@@ -353,7 +353,9 @@ class TelegramConnector:
             if update is not None:
                 count += await self._handle(update)
                 self._offset = update.update_id + 1
-            elif update_id is not None:  # unreadable: skip past it, keep reading
+            elif update_id is not None:  # unreadable: told, then skipped; keep reading
+                self.sink.unreadable(PLATFORM, f"update {update_id}",
+                                     "the Bot API sent an update this version cannot read")
                 self.sink.save_cursor(UPDATES_FEED, str(update_id + 1))
                 self._offset = update_id + 1
         return count

@@ -151,6 +151,17 @@ class App:
         with self.store.transaction():
             self.store.set_cursor(feed, value, self.clock())
 
+    def unreadable(self, platform: str, item: str, problem: str, person: str | None = None,
+                   link: str | None = None) -> None:
+        """Recorded as an item that could not be checked, before the connector moves past
+        it (a crash in between reads it again: recorded once, by its key)."""
+        now = self.clock()
+        event = Event(platform, person or "", "message", f"unreadable/{item}", now, link=link,
+                      feed=f"{person}/{platform}" if person else platform)
+        with self.store.transaction():
+            self.store.add_unchecked(event, problem, now)
+        self._wake.set()
+
     def feed_ok(self, feed: str) -> None:
         if feed in self._starting:
             return  # a check at (re)start is not a read: a restart is not a recovery

@@ -97,7 +97,9 @@ class UncheckedNotices:
 
     def text(self, person: str, items: list[Unchecked]) -> str:
         known = person in self.config.people
-        name = self.config.people[person].name if known else person
+        # An item no connector could read may not say whose it was.
+        name = self.config.people[person].name if known else (
+            person or "Someone in a watched chat or account")
         zone = self.config.person_zone(person) if known else self.config.default_zone
 
         def where(item: Unchecked) -> tuple[str, str, str]:
