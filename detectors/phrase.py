@@ -28,7 +28,13 @@ from typing import Literal
 
 from rapidfuzz.distance import OSA
 
-from detectors.phrase_normalise import normalise, normalise_mapped
+from detectors.phrase_normalise import (
+    confusable_skeleton,
+    normalise,
+    normalise_mapped,
+    script_of,
+)
+from detectors.phrase_translit import Convention, chat_key, chat_key_mapped, convention_for
 
 __all__ = ["PhraseHit", "PhraseMatcher", "max_edits_for", "normalise"]
 
@@ -91,11 +97,9 @@ def _unspaced(ch: str) -> bool:
 # i and l as one letter. It costs little: words that differ only by i/l ("mail"/"mall") are
 # one edit apart anyway, which the typo allowance already forgives.
 _I_IS_L = str.maketrans("l", "i")
-
-
-def _skeleton(text: str) -> str:
-    """What phrases and texts are compared as: normalised, with i and l merged."""
-    return normalise(text).translate(_I_IS_L)
+# Below this many characters a chat key (consonants, mostly) is too short to say anything:
+# "wo ai ni" or "u nas" would fire on half the Latin text there is.
+_MIN_CHAT_KEY = 4
 
 
 def _symbols(norm: str) -> frozenset[str]:
@@ -107,22 +111,52 @@ def _symbols(norm: str) -> frozenset[str]:
     )
 
 
+def _scripts(norm: str) -> frozenset[str]:
+    if norm.isascii():
+        return frozenset(("LATIN",)) if any(ch.isalpha() for ch in norm) else frozenset()
+    return frozenset(script_of(ch) for ch in norm) - {""}
+
+
+@dataclass(frozen=True)
+class _View:
+    """A text as one comparison sees it."""
+
+    norm: str  # tokens joined by single spaces
+    compact: str  # norm without spaces: what phrases are aligned against
+    base: tuple[int, ...] | None  # for each norm character, its index in the native norm
+
+
+def _view(norm: str, base: tuple[int, ...] | None = None) -> _View:
+    return _View(norm, norm.replace(" ", ""), base)
+
+
 @dataclass(frozen=True)
 class _Prepared:
-    norm: str  # the skeleton: normalised text with i and l merged
-    compact: str  # norm without spaces: what phrases are aligned against
+    plain: str  # normalise(text)
+    native: _View  # plain with i and l merged: letter for letter the same positions
+    skeleton: _View | None  # every look-alike folded to Latin; None where that changes nothing
     symbols: frozenset[str]
 
 
 @lru_cache(maxsize=256)
 def _prepare(text: str) -> _Prepared:
-    norm = _skeleton(text)
-    return _Prepared(norm, norm.replace(" ", ""), _symbols(norm))
+    plain = normalise(text)
+    norm = plain.translate(_I_IS_L)
+    skeleton = confusable_skeleton(norm)
+    return _Prepared(
+        plain, _view(norm), _view(skeleton) if skeleton != norm else None, _symbols(norm)
+    )
+
+
+@lru_cache(maxsize=256)
+def _chat_view(plain: str, convention: Convention) -> _View:
+    key, where = chat_key_mapped(plain, convention)
+    return _view(key, where)
 
 
 # Many matchers see the same event one after another: an identity check is cheaper than even
 # the lru_cache lookup. A tuple is swapped in whole, so concurrent readers see a consistent pair.
-_last: tuple[str, _Prepared] = ("", _Prepared("", "", frozenset()))
+_last: tuple[str, _Prepared] = ("", _Prepared("", _view(""), None, frozenset()))
 
 
 def _prepared(text: str) -> _Prepared:
@@ -169,27 +203,30 @@ def _edges(norm: str, drop: frozenset[str]) -> tuple[frozenset[int], frozenset[i
     return frozenset(starts), frozenset(ends)
 
 
-def _positions(norm: str, drop: frozenset[str]) -> list[int]:
+@lru_cache(maxsize=64)
+def _positions(norm: str, drop: frozenset[str]) -> tuple[int, ...]:
     """For each compact index, the index of the same character in norm."""
-    return [at + i for at, token in _tokens(norm, drop) for i in range(len(token))]
+    return tuple(at + i for at, token in _tokens(norm, drop) for i in range(len(token)))
+
+
+def _edits_by_length(length: int, tolerance: str | int) -> int:
+    if isinstance(tolerance, int) and not isinstance(tolerance, bool):
+        return max_edits_for("", tolerance)
+    if tolerance == "typos":
+        return 2 if length >= _TWO_EDITS_FROM else 1 if length >= _ONE_EDIT_FROM else 0
+    return max_edits_for("", tolerance)
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    original: str
+class _Form:
+    """A phrase as one comparison sees it: the string aligned, its allowance, its pieces."""
+
     compact: str
     edits: int
     pieces: tuple[tuple[int, str], ...]  # (offset in compact phrase, verbatim piece)
-    # The phrase's own emoji. A phrase with words ignores other emoji in the text (a "😭" in
-    # the middle of a hurried code is not a typo); a phrase of emoji only (None) sees them all.
-    symbols: frozenset[str] | None
 
     @classmethod
-    def build(cls, original: str, edits: int) -> _Pattern:
-        norm = _skeleton(original)
-        compact = norm.replace(" ", "")
-        own = _symbols(norm)
-        wordy = any(ch.isalnum() for ch in compact)
+    def build(cls, compact: str, edits: int) -> _Form:
         count = edits + 1
         usable = len(compact) - edits  # one spare character between neighbouring pieces
         pieces: list[tuple[int, str]] = []
@@ -200,21 +237,15 @@ class _Pattern:
                 pieces.append((at, compact[at : at + size]))
                 at += size + 1
         # Too short to cut: no prefilter, every window is scored (only with huge int tolerances).
-        return cls(original, compact, edits, tuple(pieces), own if wordy else None)
+        return cls(compact, edits, tuple(pieces))
 
-    def drop(self, prepared: _Prepared) -> frozenset[str]:
-        if self.symbols is None or not prepared.symbols:
-            return frozenset()
-        return prepared.symbols - self.symbols
-
-    def view(self, prepared: _Prepared) -> tuple[str, frozenset[str]]:
-        """The compact text this phrase is aligned against, and the emoji left out of it."""
-        drop = self.drop(prepared)
-        return (_compact(prepared.norm, drop) if drop else prepared.compact), drop
-
-    def windows(self, prepared: _Prepared, whole_words: bool) -> list[tuple[int, int, int]]:
-        """All (distance, start, end) in compact coordinates within the edit allowance."""
-        compact, drop = self.view(prepared)
+    def scan(self, view: _View, drop: frozenset[str], whole_words: bool
+             ) -> list[tuple[int, int, int]]:
+        """All (distance, start, end) within the allowance, in native norm coordinates."""
+        compact = _compact(view.norm, drop) if drop else view.compact
+        # The prefilter: for ordinary text this is the whole cost.
+        if self.pieces and not any(piece in compact for _, piece in self.pieces):
+            return []
         size, k = len(self.compact), self.edits
         if self.pieces:
             centres: set[int] = set()
@@ -227,7 +258,7 @@ class _Pattern:
         else:
             starts = list(range(len(compact)))
         if whole_words:
-            left, right = _edges(prepared.norm, drop)
+            left, right = _edges(view.norm, drop)
         found: list[tuple[int, int, int]] = []
         for start in starts:
             if start < 0 or start >= len(compact) or (whole_words and start not in left):
@@ -238,7 +269,76 @@ class _Pattern:
                 distance = OSA.distance(self.compact, compact[start:end], score_cutoff=k)
                 if distance <= k:
                     found.append((distance, start, end))
+        if not found:
+            return found
+        to_norm = _positions(view.norm, drop)
+        base = view.base
+        out = []
+        for distance, start, end in found:
+            a, b = to_norm[start], to_norm[end - 1]
+            if base is not None:
+                a, b = base[a], base[b]
+            out.append((distance, a, b + 1))
+        return out
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    original: str
+    native: _Form  # compared with the text's native form: each word in its own script
+    skeleton: _Form  # look-alikes folded: only where the text is in another script
+    translit: _Form | None  # chat key (transliterated = true): only across scripts too
+    convention: Convention
+    scripts: frozenset[str]
+    # The phrase's own emoji. A phrase with words ignores other emoji in the text (a "😭" in
+    # the middle of a hurried code is not a typo); a phrase of emoji only (None) sees them all.
+    symbols: frozenset[str] | None
+
+    @classmethod
+    def build(cls, original: str, tolerance: str | int, transliterated: bool) -> _Pattern:
+        plain = normalise(original)
+        norm = plain.translate(_I_IS_L)
+        compact = norm.replace(" ", "")
+        edits = max_edits_for(original, tolerance)
+        own = _symbols(norm)
+        wordy = any(ch.isalnum() for ch in compact)
+        convention = convention_for(plain)
+        translit = None
+        if transliterated:
+            key = chat_key(plain, convention).replace(" ", "")
+            if len(key) >= _MIN_CHAT_KEY:
+                translit = _Form.build(key, _edits_by_length(len(key), tolerance))
+        skeleton = confusable_skeleton(norm).replace(" ", "")
+        return cls(original, _Form.build(compact, edits), _Form.build(skeleton, edits),
+                   translit, convention, _scripts(plain), own if wordy else None)
+
+    def drop(self, prepared: _Prepared) -> frozenset[str]:
+        if self.symbols is None or not prepared.symbols:
+            return frozenset()
+        return prepared.symbols - self.symbols
+
+    def windows(self, prepared: _Prepared, whole_words: bool) -> list[tuple[int, int, int]]:
+        """All (distance, start, end) in native norm coordinates within the edit allowance."""
+        drop = self.drop(prepared)
+        found = self.native.scan(prepared.native, drop, whole_words)
+        if prepared.skeleton is not None or self.skeleton.compact != self.native.compact:
+            view = prepared.skeleton or prepared.native
+            found += self._across(self.skeleton.scan(view, drop, whole_words), prepared, found)
+        if self.translit is not None:
+            view = _chat_view(prepared.plain, self.convention)
+            found += self._across(self.translit.scan(view, drop, whole_words), prepared, found)
         return found
+
+    def _across(self, windows: list[tuple[int, int, int]], prepared: _Prepared,
+                native: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+        """UTS #39 whole-script rule: a folded comparison counts only where the text is written
+        in another script than the code (Latin "y hac" for Cyrillic "у нас"), never between
+        two texts in the same script (Greek "σ" and "ο" stay different letters)."""
+        seen = {(a, b) for _, a, b in native}
+        return [
+            (d, a, b) for d, a, b in windows
+            if (a, b) not in seen and _scripts(prepared.native.norm[a:b]) != self.scripts
+        ]
 
 
 NegationScope = Literal["text", "overlap"]
@@ -254,6 +354,9 @@ class PhraseMatcher:
     negation anywhere in the text silences every phrase, the simple rule a user can predict
     ("if my post says X, it is not a code"). `negation_scope="overlap"`: only a hit that
     overlaps a negation is silenced; another occurrence of the code elsewhere still fires.
+
+    `transliterated=True` also compares the phrase and the text through a chat
+    transliteration to Latin (detectors/phrase_translit.py), for phrases and negations alike.
     """
 
     def __init__(
@@ -265,6 +368,7 @@ class PhraseMatcher:
         *,
         negation_tolerance: str | int = "exact",
         negation_scope: NegationScope = "text",
+        transliterated: bool = False,
     ) -> None:
         if isinstance(phrases, str):
             raise TypeError("phrases must be a sequence of strings, not one string")
@@ -274,11 +378,12 @@ class PhraseMatcher:
         self.tolerance = tolerance
         self.whole_words = whole_words
         self.negation_scope = negation_scope
+        self.transliterated = transliterated
         self._patterns = [
-            _Pattern.build(p, max_edits_for(p, tolerance)) for p in self.phrases if normalise(p)
+            _Pattern.build(p, tolerance, transliterated) for p in self.phrases if normalise(p)
         ]
         self._negations = [
-            _Pattern.build(n, max_edits_for(n, negation_tolerance))
+            _Pattern.build(n, negation_tolerance, transliterated)
             for n in negations
             if normalise(n)
         ]
@@ -286,61 +391,40 @@ class PhraseMatcher:
     def find(self, text: str) -> PhraseHit | None:
         """The best hit (fewest edits, then earliest), or None."""
         prepared = _prepared(text)
-        compact = prepared.compact
         best: tuple[int, int, int, _Pattern] | None = None
         for pattern in self._patterns:
-            if prepared.symbols:
-                compact = pattern.view(prepared)[0]
-            # The prefilter: for ordinary text this loop is the whole cost.
-            for _, piece in pattern.pieces:
-                if piece in compact:
-                    break
-            else:
-                if pattern.pieces:
-                    continue
             windows = pattern.windows(prepared, self.whole_words)
             if windows and self._negations:
-                windows = self._unnegated(windows, pattern, prepared)
+                windows = self._unnegated(windows, prepared)
             for distance, start, end in windows:
                 if best is None or (distance, start) < best[:2]:
                     best = (distance, start, end, pattern)
         if best is None:
             return None
         distance, start, end, pattern = best
-        return _hit(text, pattern, prepared, distance, start, end)
+        return _hit(text, pattern, distance, start, end)
 
     def _unnegated(
-        self, windows: list[tuple[int, int, int]], pattern: _Pattern, prepared: _Prepared
+        self, windows: list[tuple[int, int, int]], prepared: _Prepared
     ) -> list[tuple[int, int, int]]:
         spans = []
         for negation in self._negations:
             found = negation.windows(prepared, True)
             if found and self.negation_scope == "text":
                 return []
-            # Compare in norm coordinates: the phrase and the negation may ignore different
-            # emoji, so their compact coordinates differ.
-            to_norm = _positions(prepared.norm, negation.drop(prepared))
-            spans += [(to_norm[s], to_norm[e - 1] + 1) for _, s, e in found]
+            spans += [(a, b) for _, a, b in found]
         if not spans:
             return windows
-        to_norm = _positions(prepared.norm, pattern.drop(prepared))
-        return [
-            (d, s, e)
-            for d, s, e in windows
-            if not any(a < to_norm[e - 1] + 1 and to_norm[s] < b for a, b in spans)
-        ]
+        return [(d, s, e) for d, s, e in windows if not any(a < e and s < b for a, b in spans)]
 
 
-def _hit(
-    text: str, pattern: _Pattern, prepared: _Prepared, distance: int, start: int, end: int
-) -> PhraseHit:
+def _hit(text: str, pattern: _Pattern, distance: int, start: int, end: int) -> PhraseHit:
     mapped, starts, ends = normalise_mapped(text)
-    to_norm = _positions(prepared.norm, pattern.drop(prepared))
     # normalise and normalise_mapped agree by construction (and by a property test); if they
     # ever did not, firing with a rough span beats not firing.
     last_index = len(mapped) - 1
-    lo = starts[min(to_norm[start], last_index)]
-    hi = ends[min(to_norm[end - 1], last_index)]
+    lo = starts[min(start, last_index)]
+    hi = ends[min(end - 1, last_index)]
     # Keep marks that belong to the last matched character (accents, emoji selectors).
     while hi < len(text) and _attached(text[hi]):
         hi += 1
