@@ -25,11 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks" / "corpora")]
 
+import phrase_chat as chat  # noqa: E402
 import phrase_corpus as corpus  # noqa: E402
+import phrase_languages as languages  # noqa: E402
 import phrase_variants as variants  # noqa: E402
 import rapidfuzz  # noqa: E402
 
-from detectors import phrase  # noqa: E402
+from detectors import phrase, phrase_normalise  # noqa: E402
 from detectors.phrase import PhraseMatcher, max_edits_for, normalise  # noqa: E402
 
 ARABIC_CODE = "نسيت شراء الحليب مرة أخرى"  # "I forgot to buy milk again"
@@ -301,9 +303,89 @@ def write_slice(rows: list[dict[str, object]], ordinary: dict[str, list[str]],
           f" to {out.relative_to(ROOT)}")
 
 
+LANGUAGE_KINDS: dict[str, Callable[[str, random.Random], str]] = {
+    "exact": lambda code, rng: code,
+    "case": chat.case,
+    "accents": chat.drop_accents,
+    "nfd": chat.nfd,
+    "typo": chat.typo,
+}
+# Kinds with a 100 % target: a different script or encoding of the same letters.
+SCRIPT_KINDS = ("exact", "case", "accents", "nfd", "lookalike")
+
+
+def _language_rows(lang: str, ordinary: list[str], per_kind: int, rng: random.Random
+                   ) -> list[tuple[str, str]]:
+    """(kind, text) positives for one language's code, embedded in its ordinary text."""
+    code = chat.CODES[lang][0]
+    kinds = dict(LANGUAGE_KINDS)
+    first = next(ch for ch in code if ch.isalpha())
+    if phrase_normalise.script_of(first) in ("LATIN", "CYRILLIC"):
+        kinds["lookalike"] = variants.lookalike
+    if lang in chat.TRANSLITERATORS:
+        kinds["transliterated"] = chat.TRANSLITERATORS[lang]
+    glue = "" if lang in languages.UNSPACED else " "
+    rows = []
+    for kind, make in kinds.items():
+        for _ in range(per_kind):
+            before = rng.choice(ordinary) + glue if rng.random() < 0.7 else ""
+            after = glue + rng.choice(ordinary) if rng.random() < 0.7 else ""
+            rows.append((kind, before + make(code, rng) + after))
+    return rows
+
+
+def language_report(quick: bool, english: list[str]) -> None:
+    """Per language: recall by variant kind, hard negatives, false positives on ordinary
+    text of every language, with transliterated matching off and on."""
+    rng = random.Random(20)
+    per_kind = 40 if quick else 200
+    corpora = {lang: languages.sentences(lang) for lang in chat.CODES}
+    corpora["en"] = english
+    if quick:
+        corpora = {k: rng.sample(v, min(3000, len(v))) for k, v in corpora.items()}
+    print(f"\nLanguages: one code each, {per_kind} variants per kind embedded in ordinary text"
+          " of the same language; recall with transliterated = false / true")
+    print(f"  {'lang':<5} {'kind':<15} {'n':>5} {'false':>8} {'true':>8}")
+    plain = {lang: PhraseMatcher([c]) for lang, (c, _) in chat.CODES.items()}
+    chatty = {lang: PhraseMatcher([c], transliterated=True) for lang, (c, _) in chat.CODES.items()}
+    for lang, (code, negatives) in chat.CODES.items():
+        by_kind: dict[str, list[tuple[bool, bool]]] = {}
+        for kind, text in _language_rows(lang, corpora[lang], per_kind, rng):
+            by_kind.setdefault(kind, []).append(
+                (plain[lang].find(text) is not None, chatty[lang].find(text) is not None))
+        for kind, results in by_kind.items():
+            n = len(results)
+            print(f"  {lang:<5} {kind:<15} {n:>5} {sum(a for a, _ in results) / n:>8.1%}"
+                  f" {sum(b for _, b in results) / n:>8.1%}")
+        exact = PhraseMatcher([code], tolerance="exact", transliterated=True)
+        wrong = [t for t in negatives if plain[lang].find(t) or chatty[lang].find(t)]
+        wrong_exact = [t for t in negatives if exact.find(t)]
+        print(f"  {lang:<5} {'hard negatives':<15} {len(negatives):>5}  fired on {len(wrong)}"
+              f" with 'typos' {wrong}, on {len(wrong_exact)} with 'exact'")
+    print("\nFalse positives: every language's code against every ordinary sentence"
+          " (hits summed over the codes), transliterated = false / true")
+    print(f"  {'corpus':<6} {'texts':>7} {'false':>7} {'true':>7}")
+    examples: list[str] = []
+    for name, texts in corpora.items():
+        off = on = 0
+        for text in texts:
+            for lang in chat.CODES:
+                if plain[lang].find(text) is not None:
+                    off += 1
+                    examples.append(f"{lang} code in {name}: {text[:80]!r}")
+                if chatty[lang].find(text) is not None:
+                    on += 1
+                    examples.append(f"{lang} code (transliterated) in {name}: {text[:80]!r}")
+        print(f"  {name:<6} {len(texts):>7} {off:>7} {on:>7}")
+    for example in examples[:20]:
+        print(f"    FP: {example}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller samples")
+    parser.add_argument("--languages", action="store_true",
+                        help="only the per-language section (codes in 13 languages)")
     parser.add_argument("--write-slice", action="store_true",
                         help="rewrite the committed test corpus in tests/data/phrase/")
     args = parser.parse_args()
@@ -313,6 +395,9 @@ def main() -> None:
     print(f"machine: {machine()}")
 
     english = corpus.english_sentences()
+    if args.languages:
+        language_report(args.quick, english)
+        return
     russian = corpus.russian_sentences()
     persian = corpus.arabic_script_sentences()
     arabic = arabic_texts(20_000, rng)
@@ -372,6 +457,7 @@ def main() -> None:
     throughput(posts(english, 5000 if args.quick else 20_000, rng), CODES + pseudo,
                "English posts (ASCII fast path)")
     throughput(posts(russian, 5000, rng), CODES + pseudo, "Russian posts (non-ASCII path)")
+    language_report(args.quick, english)
 
     if args.write_slice:
         # Its own seed, so the committed slice is the same whatever else was run.

@@ -63,7 +63,10 @@ def max_edits_for(phrase: str, tolerance: str | int = "typos") -> int:
         return 0
     if tolerance != "typos":
         raise ValueError(f"tolerance must be 'exact', 'typos' or an int, not {tolerance!r}")
-    length = len(normalise(phrase).replace(" ", ""))
+    # Han characters and kana are not counted: one of them is a word or a syllable, so a
+    # "typo" there is a different word ("我的蓝色雨伞" blue umbrella, "红色" red). Chinese and
+    # Japanese codes are therefore exact under "typos", unless they carry enough other letters.
+    length = sum(1 for ch in normalise(phrase) if ch != " " and not _ideographic(ch))
     if length >= _TWO_EDITS_FROM:
         return 2
     return 1 if length >= _ONE_EDIT_FROM else 0
@@ -82,13 +85,20 @@ def _unspaced(ch: str) -> bool:
     """Scripts written without spaces between words: any character edge is a word edge."""
     code = ord(ch)
     return (
+        _ideographic(ch)
+        or 0x0E00 <= code <= 0x0EFF  # Thai, Lao
+        or 0x1000 <= code <= 0x109F  # Myanmar
+        or 0x1780 <= code <= 0x17FF  # Khmer
+    )
+
+
+def _ideographic(ch: str) -> bool:
+    code = ord(ch)
+    return (
         0x3040 <= code <= 0x30FF  # kana
         or 0x3400 <= code <= 0x9FFF  # CJK ideographs
         or 0xF900 <= code <= 0xFAFF
         or 0x20000 <= code <= 0x3134F
-        or 0x0E00 <= code <= 0x0EFF  # Thai, Lao
-        or 0x1000 <= code <= 0x109F  # Myanmar
-        or 0x1780 <= code <= 0x17FF  # Khmer
     )
 
 
@@ -217,6 +227,18 @@ def _edits_by_length(length: int, tolerance: str | int) -> int:
     return max_edits_for("", tolerance)
 
 
+def _whole_letters(norm: str, a: int, b: int) -> tuple[int, int]:
+    """Widen a span to whole words: a chat key drops vowels, so its first kept letter may be
+    the third of the word ("euxaristw" keys from the x). Unspaced scripts are left as they
+    are, since there every character is a word."""
+    while a > 0 and norm[a - 1] != " " and not _unspaced(norm[a - 1]) and not _unspaced(norm[a]):
+        a -= 1
+    while b < len(norm) and norm[b] != " " and not _unspaced(norm[b]) and not _unspaced(
+            norm[b - 1]):
+        b += 1
+    return a, b
+
+
 @dataclass(frozen=True)
 class _Form:
     """A phrase as one comparison sees it: the string aligned, its allowance, its pieces."""
@@ -239,9 +261,10 @@ class _Form:
         # Too short to cut: no prefilter, every window is scored (only with huge int tolerances).
         return cls(compact, edits, tuple(pieces))
 
-    def scan(self, view: _View, drop: frozenset[str], whole_words: bool
+    def scan(self, view: _View, drop: frozenset[str], whole_words: bool, native: str
              ) -> list[tuple[int, int, int]]:
-        """All (distance, start, end) within the allowance, in native norm coordinates."""
+        """All (distance, start, end) within the allowance, in the coordinates of `native`
+        (the text's native norm)."""
         compact = _compact(view.norm, drop) if drop else view.compact
         # The prefilter: for ordinary text this is the whole cost.
         if self.pieces and not any(piece in compact for _, piece in self.pieces):
@@ -275,10 +298,10 @@ class _Form:
         base = view.base
         out = []
         for distance, start, end in found:
-            a, b = to_norm[start], to_norm[end - 1]
+            a, b = to_norm[start], to_norm[end - 1] + 1
             if base is not None:
-                a, b = base[a], base[b]
-            out.append((distance, a, b + 1))
+                a, b = _whole_letters(native, base[a], base[b - 1] + 1)
+            out.append((distance, a, b))
         return out
 
 
@@ -320,13 +343,16 @@ class _Pattern:
     def windows(self, prepared: _Prepared, whole_words: bool) -> list[tuple[int, int, int]]:
         """All (distance, start, end) in native norm coordinates within the edit allowance."""
         drop = self.drop(prepared)
-        found = self.native.scan(prepared.native, drop, whole_words)
+        norm = prepared.native.norm
+        found = self.native.scan(prepared.native, drop, whole_words, norm)
         if prepared.skeleton is not None or self.skeleton.compact != self.native.compact:
             view = prepared.skeleton or prepared.native
-            found += self._across(self.skeleton.scan(view, drop, whole_words), prepared, found)
+            found += self._across(self.skeleton.scan(view, drop, whole_words, norm), prepared,
+                                  found)
         if self.translit is not None:
             view = _chat_view(prepared.plain, self.convention)
-            found += self._across(self.translit.scan(view, drop, whole_words), prepared, found)
+            found += self._across(self.translit.scan(view, drop, whole_words, norm), prepared,
+                                  found)
         return found
 
     def _across(self, windows: list[tuple[int, int, int]], prepared: _Prepared,
