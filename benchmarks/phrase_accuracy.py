@@ -379,6 +379,54 @@ def language_report(quick: bool, english: list[str]) -> None:
         print(f"  {name:<6} {len(texts):>7} {off:>7} {on:>7}")
     for example in examples[:20]:
         print(f"    FP: {example}")
+    translit_sweep(corpora, rng, per_language=20 if quick else 60,
+                   sample=5000 if quick else 30_000)
+
+
+def translit_sweep(corpora: dict[str, list[str]], rng: random.Random, per_language: int,
+                   sample: int) -> None:
+    """The false-alarm cost of transliterated = true: pseudo-codes (real fragments of text in
+    each non-Latin language) matched through their chat key against ordinary Latin-script
+    text, where the key is used. Exact occurrences cannot happen across scripts, so every
+    hit is a false alarm."""
+    latin = [t for lang in ("en", *sorted(languages.LATIN)) for t in corpora[lang]]
+    texts = rng.sample(latin, min(sample, len(latin)))
+    print(f"\nTransliterated sweep: {per_language} pseudo-codes per language (fragments of its"
+          f" own text), {len(texts)} Latin-script sentences (English, es, fr, de, pl, tr, vi);"
+          " hits per 100k sentences per code")
+    print(f"  {'lang':<5} {'key chars':>9} {'codes':>6} {'hits':>6} {'per 100k':>9}")
+    for lang in chat.TRANSLITERATORS:
+        unspaced = lang in languages.UNSPACED
+        frags: list[str] = []
+        for sentence in rng.sample(corpora[lang], len(corpora[lang])):
+            if unspaced:
+                clean = "".join(ch for ch in sentence if ch.isalpha())
+                if len(clean) >= 10:
+                    at = rng.randrange(len(clean) - 9)
+                    frags.append(clean[at : at + rng.randint(6, 10)])
+            else:
+                words = [w for w in normalise(sentence).split() if not w.isascii()]
+                if len(words) >= 3:
+                    size = rng.randint(3, min(6, len(words)))
+                    at = rng.randrange(len(words) - size + 1)
+                    frags.append(" ".join(words[at : at + size]))
+            if len(frags) == per_language:
+                break
+        matchers = [PhraseMatcher([f], transliterated=True) for f in frags]
+        hits = 0
+        examples = []
+        for text in texts:
+            for matcher in matchers:
+                hit = matcher.find(text)
+                if hit is not None:
+                    hits += 1
+                    examples.append(f"{matcher.phrases[0]!r} in {text[:70]!r}")
+        keys = [len(p.translit.compact) for m in matchers for p in m._patterns if p.translit]
+        mean = sum(keys) / max(1, len(keys))
+        print(f"  {lang:<5} {mean:>9.1f} {len(frags):>6} {hits:>6}"
+              f" {hits * 100_000 / (len(frags) * len(texts)):>9.2f}")
+        for example in examples[:3]:
+            print(f"    FP: {example}")
 
 
 def main() -> None:

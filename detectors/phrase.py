@@ -267,8 +267,12 @@ class _Form:
         (the text's native norm)."""
         compact = _compact(view.norm, drop) if drop else view.compact
         # The prefilter: for ordinary text this is the whole cost.
-        if self.pieces and not any(piece in compact for _, piece in self.pieces):
-            return []
+        for _, piece in self.pieces:
+            if piece in compact:
+                break
+        else:
+            if self.pieces:
+                return []
         size, k = len(self.compact), self.edits
         if self.pieces:
             centres: set[int] = set()
@@ -347,12 +351,14 @@ class _Pattern:
         found = self.native.scan(prepared.native, drop, whole_words, norm)
         if prepared.skeleton is not None or self.skeleton.compact != self.native.compact:
             view = prepared.skeleton or prepared.native
-            found += self._across(self.skeleton.scan(view, drop, whole_words, norm), prepared,
-                                  found)
+            folded = self.skeleton.scan(view, drop, whole_words, norm)
+            if folded:
+                found += self._across(folded, prepared, found)
         if self.translit is not None:
             view = _chat_view(prepared.plain, self.convention)
-            found += self._across(self.translit.scan(view, drop, whole_words, norm), prepared,
-                                  found)
+            chatted = self.translit.scan(view, drop, whole_words, norm)
+            if chatted:
+                found += self._across(chatted, prepared, found)
         return found
 
     def _across(self, windows: list[tuple[int, int, int]], prepared: _Prepared,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from importlib import resources
 
 # Look-alike letters and the Latin letter they imitate (a UTS #39 style skeleton).
@@ -79,6 +80,7 @@ _SPECIAL: dict[str, str] = {
 }
 
 
+@lru_cache(maxsize=65536)
 def script_of(ch: str) -> str:
     """The script of a letter, from its Unicode name ("LATIN", "GREEK", "CYRILLIC", "CJK",
     ...); "" for anything that is not a letter. Close enough to the Unicode Script property
