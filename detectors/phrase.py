@@ -320,6 +320,8 @@ class _Pattern:
     # The phrase's own emoji. A phrase with words ignores other emoji in the text (a "😭" in
     # the middle of a hurried code is not a typo); a phrase of emoji only (None) sees them all.
     symbols: frozenset[str] | None
+    folds: bool  # the phrase has look-alikes of Latin letters
+    prefilter: bool  # the native and skeleton prefilters decide alone (pieces, no chat key)
 
     @classmethod
     def build(cls, original: str, tolerance: str | int, transliterated: bool) -> _Pattern:
@@ -336,8 +338,10 @@ class _Pattern:
             if len(key) >= _MIN_CHAT_KEY:
                 translit = _Form.build(key, _edits_by_length(len(key), tolerance))
         skeleton = confusable_skeleton(norm).replace(" ", "")
-        return cls(original, _Form.build(compact, edits), _Form.build(skeleton, edits),
-                   translit, convention, _scripts(plain), own if wordy else None)
+        native = _Form.build(compact, edits)
+        prefilter = bool(native.pieces) and translit is None
+        return cls(original, native, _Form.build(skeleton, edits), translit, convention,
+                   _scripts(plain), own if wordy else None, skeleton != compact, prefilter)
 
     def drop(self, prepared: _Prepared) -> frozenset[str]:
         if self.symbols is None or not prepared.symbols:
@@ -349,7 +353,7 @@ class _Pattern:
         drop = self.drop(prepared)
         norm = prepared.native.norm
         found = self.native.scan(prepared.native, drop, whole_words, norm)
-        if prepared.skeleton is not None or self.skeleton.compact != self.native.compact:
+        if prepared.skeleton is not None or self.folds:
             view = prepared.skeleton or prepared.native
             folded = self.skeleton.scan(view, drop, whole_words, norm)
             if folded:
@@ -424,7 +428,25 @@ class PhraseMatcher:
         """The best hit (fewest edits, then earliest), or None."""
         prepared = _prepared(text)
         best: tuple[int, int, int, _Pattern] | None = None
+        native = prepared.native.compact
+        folded = (prepared.skeleton or prepared.native).compact
+        # The prefilters, inline: for ordinary text they are the whole cost of a pattern (a
+        # method call per pattern would double it). With emoji to drop or a chat key to
+        # build, Pattern.windows runs them itself.
+        inline = not prepared.symbols
         for pattern in self._patterns:
+            if inline and pattern.prefilter:
+                for _, piece in pattern.native.pieces:
+                    if piece in native:
+                        break
+                else:
+                    if prepared.skeleton is None and not pattern.folds:
+                        continue
+                    for _, piece in pattern.skeleton.pieces:
+                        if piece in folded:
+                            break
+                    else:
+                        continue
             windows = pattern.windows(prepared, self.whole_words)
             if windows and self._negations:
                 windows = self._unnegated(windows, prepared)

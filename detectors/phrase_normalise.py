@@ -200,17 +200,16 @@ for _twin, _latin in _CONFUSABLE.items():
 _CONFUSABLE_KEYS = frozenset(chr(code) for code in _CONFUSABLE_TABLE)
 
 
-def _mixes_scripts(word: str) -> bool:
-    scripts = {script_of(ch) for ch in word}
-    scripts.discard("")
-    return len(scripts) > 1
+_LATIN_LETTER = re.compile("[a-z]")
 
 
 def _fold_mixed(word: str) -> str:
-    """UTS #39 mixed-script rule: a word that mixes scripts and contains a look-alike has its
-    look-alikes folded to Latin ("umbrеlla" with a Cyrillic е is "umbrella"); a word wholly in
-    one script is left in that script. One character in, one out: offsets do not move."""
-    if word.isascii() or _CONFUSABLE_KEYS.isdisjoint(word) or not _mixes_scripts(word):
+    """UTS #39 mixed-script rule: a word that mixes Latin letters with look-alikes from another
+    script has those folded to Latin ("umbrеlla" with a Cyrillic е is "umbrella"); a word
+    wholly in one script is left in that script. One character in, one out: offsets do not
+    move. (Words that mix two non-Latin scripts are left to the cross-script comparison in
+    detectors/phrase.py, which catches them too; this keeps the check to two C-speed scans.)"""
+    if word.isascii() or _CONFUSABLE_KEYS.isdisjoint(word) or not _LATIN_LETTER.search(word):
         return word
     return word.translate(_CONFUSABLE_TABLE)
 
@@ -282,7 +281,7 @@ def normalise(text: str) -> str:
     space, so that variants a reader would not notice compare equal."""
     folded = _fold(text)
     words = folded.split()
-    if not folded.isascii():
+    if not folded.isascii() and _LATIN_LETTER.search(folded):
         words = [_fold_mixed(word) for word in words]
     if _needs_expansion(folded, words):
         words = [expanded for word in words if (expanded := _expand_token(word))]
@@ -303,7 +302,7 @@ def normalise_mapped(text: str) -> tuple[str, list[int], list[int]]:
             starts.append(index)
             ends.append(index + 1)
     folded = "".join(chars)
-    if not folded.isascii():
+    if not folded.isascii() and _LATIN_LETTER.search(folded):
         folded = _TOKEN.sub(lambda match: _fold_mixed(match.group()), folded)
     if _needs_expansion(folded, folded.split()):
         new_chars: list[str] = []

@@ -335,6 +335,7 @@ def test_look_alikes_still_match_across_scripts() -> None:
     assert fires(CODES[5], "y нac cлoмaлcя xoлoдильник", tolerance="exact")
     # Mixed-script words in a Greek code still match their Latin-polluted copies.
     assert fires("πάμε χωριό αύριο", "πάμε χωριo αύριο", tolerance="exact")  # Latin o
+    assert fires("πάμε χωριό αύριο", "πάμε χωριо αύριο", tolerance="exact")  # Cyrillic о
 
 
 _SCRIPT_ALPHABETS = {
