@@ -400,7 +400,7 @@ def translit_sweep(corpora: dict[str, list[str]], rng: random.Random, per_langua
         frags: list[str] = []
         for sentence in rng.sample(corpora[lang], len(corpora[lang])):
             if unspaced:
-                clean = "".join(ch for ch in sentence if ch.isalpha())
+                clean = "".join(ch for ch in sentence if ch.isalpha() and not ch.isascii())
                 if len(clean) >= 10:
                     at = rng.randrange(len(clean) - 9)
                     frags.append(clean[at : at + rng.randint(6, 10)])

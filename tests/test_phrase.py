@@ -402,15 +402,17 @@ def test_transliterated_hard_negatives_and_negations() -> None:
 
 
 def test_transliteration_never_compares_two_texts_in_the_same_script() -> None:
-    # "καλημέρα σου" and "καλή μοίρα σου" share a chat key (k-l-m-r-s); in Greek letters they
-    # are different words, and the Greek comparison is the one that counts.
-    assert PhraseMatcher(["καλημέρα σου"], transliterated=True).find("καλή μοίρα σου") is None
-    assert PhraseMatcher(["καλημέρα σου"], transliterated=True).find("kali moira sou")
+    # "καλημέρα σου αγάπη μου" and "καλή μοίρα σου αγάπη μου" share a chat key; in Greek
+    # letters they are different words, and the Greek comparison is the one that counts.
+    code = PhraseMatcher(["καλημέρα σου αγάπη μου"], "exact", transliterated=True)
+    assert code.find("καλή μοίρα σου αγάπη μου") is None
+    assert code.find("kali moira sou agapi mou") is not None
 
 
 def test_a_chat_key_too_short_to_mean_anything_is_not_used() -> None:
     # "у нас" is "ns" as a chat key: it would fire on "nice", "no sir", ...
     assert PhraseMatcher(["у нас"], transliterated=True).find("u nas") is None
+    assert PhraseMatcher(["καλημέρα σου"], transliterated=True).find("kalimera sou") is None
     assert PhraseMatcher(["у нас"], transliterated=True).find("у нас") is not None
 
 
