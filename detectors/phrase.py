@@ -430,25 +430,20 @@ class PhraseMatcher:
         """The best hit (fewest edits, then earliest), or None."""
         prepared = _prepared(text)
         best: tuple[int, int, int, _Pattern] | None = None
-        native = prepared.native.compact
         folded = (prepared.skeleton or prepared.native).compact
-        # The prefilters, inline: for ordinary text they are the whole cost of a pattern (a
-        # method call per pattern would double it). With emoji to drop or a chat key to
-        # build, Pattern.windows runs them itself.
+        # The prefilter, inline: for ordinary text it is the whole cost of a pattern (a method
+        # call per pattern would double it). Folding is a map of single letters, so a piece
+        # found in the native text is also found, folded, in the folded text: one search
+        # stands for both comparisons. With emoji to drop or a chat key to build,
+        # Pattern.windows runs the prefilters itself.
         inline = not prepared.symbols
         for pattern in self._patterns:
             if inline and pattern.prefilter:
-                for _, piece in pattern.native.pieces:
-                    if piece in native:
+                for _, piece in pattern.skeleton.pieces:
+                    if piece in folded:
                         break
                 else:
-                    if prepared.skeleton is None and not pattern.folds:
-                        continue
-                    for _, piece in pattern.skeleton.pieces:
-                        if piece in folded:
-                            break
-                    else:
-                        continue
+                    continue
             windows = pattern.windows(prepared, self.whole_words)
             if windows and self._negations:
                 windows = self._unnegated(windows, prepared)
