@@ -16,6 +16,13 @@ How a text is checked, cheapest step first:
 4. Only around a piece that did occur, windows on word boundaries are scored with the
    optimal-string-alignment distance (rapidfuzz), which counts a swap of two letters as one
    typo.
+
+Scripts (UTS #39 in spirit). The text is compared in up to three views, all mapped back to
+the same positions: native (each word in its own script; look-alikes folded only inside a word
+that mixes Latin with another script), skeleton (every look-alike folded to Latin), and, for
+`transliterated` codes, a chat key (detectors/phrase_translit.py). A skeleton or chat-key hit
+counts only where the matched text is written in other scripts than the code, so genuine Greek
+or Cyrillic text is never compared through Latin look-alikes.
 """
 
 from __future__ import annotations
@@ -319,6 +326,7 @@ class _Pattern:
     translit: _Form | None  # chat key (transliterated = true): only across scripts too
     convention: Convention
     scripts: frozenset[str]
+    non_latin: frozenset[str]  # its scripts other than Latin: what a chat key stands for
     # The phrase's own emoji. A phrase with words ignores other emoji in the text (a "😭" in
     # the middle of a hurried code is not a typo); a phrase of emoji only (None) sees them all.
     symbols: frozenset[str] | None
@@ -342,8 +350,10 @@ class _Pattern:
         skeleton = confusable_skeleton(norm).replace(" ", "")
         native = _Form.build(compact, edits)
         prefilter = bool(native.pieces) and translit is None
+        scripts = _scripts(plain)
         return cls(original, native, _Form.build(skeleton, edits), translit, convention,
-                   _scripts(plain), own if wordy else None, skeleton != compact, prefilter)
+                   scripts, scripts - {"LATIN"}, own if wordy else None, skeleton != compact,
+                   prefilter)
 
     def drop(self, prepared: _Prepared) -> frozenset[str]:
         if self.symbols is None or not prepared.symbols:
@@ -364,19 +374,26 @@ class _Pattern:
             view = _chat_view(prepared.plain, self.convention)
             chatted = self.translit.scan(view, drop, whole_words, norm)
             if chatted:
-                found += self._across(chatted, prepared, found)
+                found += self._across(chatted, prepared, found, wholly=True)
         return found
 
     def _across(self, windows: list[tuple[int, int, int]], prepared: _Prepared,
-                native: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+                native: list[tuple[int, int, int]], wholly: bool = False
+                ) -> list[tuple[int, int, int]]:
         """UTS #39 whole-script rule: a folded comparison counts only where the text is written
         in another script than the code (Latin "y hac" for Cyrillic "у нас"), never between
-        two texts in the same script (Greek "σ" and "ο" stay different letters)."""
+        two texts in the same script (Greek "σ" and "ο" stay different letters). `wholly`
+        (chat keys): the text must have no letter at all in the code's scripts, so that one
+        English word in a Hindi sentence is not read as the Hindi word it replaced."""
         seen = {(a, b) for _, a, b in native}
-        return [
-            (d, a, b) for d, a, b in windows
-            if (a, b) not in seen and _scripts(prepared.native.norm[a:b]) != self.scripts
-        ]
+        out = []
+        for d, a, b in windows:
+            if (a, b) in seen:
+                continue
+            scripts = _scripts(prepared.native.norm[a:b])
+            if scripts != self.scripts and not (wholly and scripts & self.non_latin):
+                out.append((d, a, b))
+        return out
 
 
 NegationScope = Literal["text", "overlap"]

@@ -399,6 +399,17 @@ def test_transliterated_hard_negatives_and_negations() -> None:
     negated = PhraseMatcher([code], negations=["den " + code], transliterated=True)
     assert negated.find("den ksexasa na taisw th gata pali") is None
     assert negated.find("ksexasa na taisw th gata pali") is not None
+    in_greek = PhraseMatcher([code], negations=["δεν " + code], transliterated=True)
+    assert in_greek.find("den ksexasa na taisw th gata pali") is None
+
+
+def test_a_chat_key_is_not_used_for_a_text_partly_in_the_code_script() -> None:
+    # "your" for "मेरा" (my): as consonants "r" is one edit from "mr", but the rest of the
+    # sentence is in Devanagari, where the Hindi comparison is the one that counts.
+    code = "मेरा नीला छाता फिर से टूट गया"
+    matcher = PhraseMatcher([code], "exact", transliterated=True)
+    assert matcher.find("your नीला छाता फिर से टूट गया") is None
+    assert matcher.find("mera neela chhata phir se toot gaya") is not None
 
 
 def test_transliteration_never_compares_two_texts_in_the_same_script() -> None:
