@@ -545,3 +545,19 @@ def test_slice_has_no_false_positives() -> None:
     hits = [(m.phrases[0], row["text"]) for row in rows for m in matchers
             if m.find(str(row["text"])) is not None]
     assert hits == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(_PHRASE, _ANY_TEXT, _ANY_TEXT)
+def test_transliterated_matching_survives_any_text(phrase: str, before: str, after: str) -> None:
+    # Hostile or odd text must never break the chat-key path, and a hit always quotes the
+    # original text it came from.
+    if not normalise(phrase):
+        return
+    matcher = PhraseMatcher([phrase], tolerance="exact", transliterated=True)
+    text = f"{before} {phrase} {after}"
+    hit = matcher.find(text)
+    assert hit is not None and hit.distance == 0
+    assert text[hit.start : hit.end] == hit.matched
+    other = matcher.find(before + after)
+    assert other is None or (before + after)[other.start : other.end] == other.matched
