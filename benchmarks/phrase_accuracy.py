@@ -25,11 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks" / "corpora")]
 
+import phrase_chat as chat  # noqa: E402
 import phrase_corpus as corpus  # noqa: E402
+import phrase_languages as languages  # noqa: E402
 import phrase_variants as variants  # noqa: E402
 import rapidfuzz  # noqa: E402
 
-from detectors import phrase  # noqa: E402
+from detectors import phrase, phrase_normalise  # noqa: E402
 from detectors.phrase import PhraseMatcher, max_edits_for, normalise  # noqa: E402
 
 ARABIC_CODE = "نسيت شراء الحليب مرة أخرى"  # "I forgot to buy milk again"
@@ -301,9 +303,171 @@ def write_slice(rows: list[dict[str, object]], ordinary: dict[str, list[str]],
           f" to {out.relative_to(ROOT)}")
 
 
+LANGUAGE_KINDS: dict[str, Callable[[str, random.Random], str]] = {
+    "exact": lambda code, rng: code,
+    "case": chat.case,
+    "accents": chat.drop_accents,
+    "nfd": chat.nfd,
+    "typo": chat.typo,
+}
+# Kinds with a 100 % target: a different script or encoding of the same letters.
+SCRIPT_KINDS = ("exact", "case", "accents", "nfd", "lookalike")
+
+
+def _language_rows(lang: str, ordinary: list[str], per_kind: int, rng: random.Random
+                   ) -> list[tuple[str, str]]:
+    """(kind, text) positives for one language's code, embedded in its ordinary text."""
+    code = chat.CODES[lang][0]
+    kinds = dict(LANGUAGE_KINDS)
+    first = next(ch for ch in code if ch.isalpha())
+    if phrase_normalise.script_of(first) in ("LATIN", "CYRILLIC"):
+        kinds["lookalike"] = variants.lookalike
+    if lang in chat.TRANSLITERATORS:
+        kinds["transliterated"] = chat.TRANSLITERATORS[lang]
+    rows = []
+    for kind, make in kinds.items():
+        # Chinese, Japanese and Thai put no space between sentences; Latin letters typed
+        # among them are set apart with one, or they would join the Latin words around them.
+        glue = "" if lang in languages.UNSPACED and kind != "transliterated" else " "
+        for _ in range(per_kind):
+            before = rng.choice(ordinary) + glue if rng.random() < 0.7 else ""
+            after = glue + rng.choice(ordinary) if rng.random() < 0.7 else ""
+            rows.append((kind, before + make(code, rng) + after))
+    return rows
+
+
+def _one_word_changed(code: str, lang: str, ordinary: list[str], rng: random.Random,
+                      per_word: int = 10) -> list[str]:
+    """The code with one word (Chinese, Japanese: one character) replaced by a word of the
+    same language from its ordinary text, `per_word` times for each word. Thai is left out:
+    without spaces there is no word to swap."""
+    if lang == "th":
+        return []
+    if lang in ("zh", "ja"):
+        chars = [ch for s in rng.sample(ordinary, 200) for ch in s if ord(ch) > 0x3000]
+        swapped = [code[:i] + rng.choice(chars) + code[i + 1 :]
+                   for i in range(len(code)) for _ in range(per_word)]
+        return [t for t in swapped if normalise(t) != normalise(code)]
+    words = [w for s in rng.sample(ordinary, 300) for w in s.split() if w.isalpha()]
+    parts = code.split()
+    out = []
+    for i in range(len(parts)):
+        for _ in range(per_word):
+            other = rng.choice(words)
+            if normalise(other) != normalise(parts[i]):
+                out.append(" ".join([*parts[:i], other, *parts[i + 1 :]]))
+    return out
+
+
+def language_report(quick: bool, english: list[str]) -> None:
+    """Per language: recall by variant kind, hard negatives, false positives on ordinary
+    text of every language, with transliterated matching off and on."""
+    rng = random.Random(20)
+    per_kind = 40 if quick else 200
+    corpora = {lang: languages.sentences(lang) for lang in chat.CODES}
+    corpora["en"] = english
+    if quick:
+        corpora = {k: rng.sample(v, min(3000, len(v))) for k, v in corpora.items()}
+    print(f"\nLanguages: one code each, {per_kind} variants per kind embedded in ordinary text"
+          " of the same language. 'script' = the worst of exact, case, accents dropped (Arabic:"
+          " vowel marks added; Chinese: traditional characters), NFD and look-alike (Latin and"
+          " Cyrillic codes) variants. Transliterated: recall with transliterated = false ->"
+          " true. Hard negatives (the code with one word changed: a few written by hand,"
+          " then each word replaced by 10 random words of the language): how many fired with"
+          " tolerance 'typos' / 'exact'.")
+    print(f"  {'lang':<5} {'script':>7} {'typo':>7} {'translit':>15} {'hard neg':>11}  code")
+    plain = {lang: PhraseMatcher([c]) for lang, (c, _) in chat.CODES.items()}
+    chatty = {lang: PhraseMatcher([c], transliterated=True) for lang, (c, _) in chat.CODES.items()}
+    for lang, (code, negatives) in chat.CODES.items():
+        by_kind: dict[str, list[tuple[bool, bool]]] = {}
+        for kind, text in _language_rows(lang, corpora[lang], per_kind, rng):
+            by_kind.setdefault(kind, []).append(
+                (plain[lang].find(text) is not None, chatty[lang].find(text) is not None))
+        rate = {kind: (sum(a for a, _ in r) / len(r), sum(b for _, b in r) / len(r))
+                for kind, r in by_kind.items()}
+        script = min(min(rate[k]) for k in SCRIPT_KINDS if k in rate)
+        translit = (f"{rate['transliterated'][0]:.0%} -> {rate['transliterated'][1]:.1%}"
+                    if "transliterated" in rate else "-")
+        exact = PhraseMatcher([code], tolerance="exact", transliterated=True)
+        negatives = negatives + _one_word_changed(code, lang, corpora[lang], rng)
+        wrong = [t for t in negatives if plain[lang].find(t) or chatty[lang].find(t)]
+        wrong_exact = [t for t in negatives if exact.find(t)]
+        print(f"  {lang:<5} {script:>7.1%} {rate['typo'][0]:>7.1%} {translit:>15}"
+              f" {len(wrong):>3}/{len(wrong_exact)} of {len(negatives):<3}  {code}")
+        for text in wrong[:4]:
+            print(f"        hard negative fired under 'typos': {text}")
+    print("\nFalse positives: every language's code against every ordinary sentence"
+          " (hits summed over the codes), transliterated = false / true")
+    print(f"  {'corpus':<6} {'texts':>7} {'false':>7} {'true':>7}")
+    examples: list[str] = []
+    for name, texts in corpora.items():
+        off = on = 0
+        for text in texts:
+            for lang in chat.CODES:
+                if plain[lang].find(text) is not None:
+                    off += 1
+                    examples.append(f"{lang} code in {name}: {text[:80]!r}")
+                if chatty[lang].find(text) is not None:
+                    on += 1
+                    examples.append(f"{lang} code (transliterated) in {name}: {text[:80]!r}")
+        print(f"  {name:<6} {len(texts):>7} {off:>7} {on:>7}")
+    for example in examples[:20]:
+        print(f"    FP: {example}")
+    translit_sweep(corpora, rng, per_language=20 if quick else 60,
+                   sample=5000 if quick else 30_000)
+
+
+def translit_sweep(corpora: dict[str, list[str]], rng: random.Random, per_language: int,
+                   sample: int) -> None:
+    """The false-alarm cost of transliterated = true: pseudo-codes (real fragments of text in
+    each non-Latin language) matched through their chat key against ordinary Latin-script
+    text, where the key is used. Exact occurrences cannot happen across scripts, so every
+    hit is a false alarm."""
+    latin = [t for lang in ("en", *sorted(languages.LATIN)) for t in corpora[lang]]
+    texts = rng.sample(latin, min(sample, len(latin)))
+    print(f"\nTransliterated sweep: {per_language} pseudo-codes per language (fragments of its"
+          f" own text), {len(texts)} Latin-script sentences (English, es, fr, de, pl, tr, vi);"
+          " hits per 100k sentences per code")
+    print(f"  {'lang':<5} {'key chars':>9} {'codes':>6} {'hits':>6} {'per 100k':>9}")
+    for lang in chat.TRANSLITERATORS:
+        unspaced = lang in languages.UNSPACED
+        frags: list[str] = []
+        for sentence in rng.sample(corpora[lang], len(corpora[lang])):
+            if unspaced:
+                clean = "".join(ch for ch in sentence if ch.isalpha() and not ch.isascii())
+                if len(clean) >= 10:
+                    at = rng.randrange(len(clean) - 9)
+                    frags.append(clean[at : at + rng.randint(6, 10)])
+            else:
+                words = [w for w in normalise(sentence).split() if not w.isascii()]
+                if len(words) >= 3:
+                    size = rng.randint(3, min(6, len(words)))
+                    at = rng.randrange(len(words) - size + 1)
+                    frags.append(" ".join(words[at : at + size]))
+            if len(frags) == per_language:
+                break
+        matchers = [PhraseMatcher([f], transliterated=True) for f in frags]
+        hits = 0
+        examples = []
+        for text in texts:
+            for matcher in matchers:
+                hit = matcher.find(text)
+                if hit is not None:
+                    hits += 1
+                    examples.append(f"{matcher.phrases[0]!r} in {text[:70]!r}")
+        keys = [len(p.translit.compact) for m in matchers for p in m._patterns if p.translit]
+        mean = sum(keys) / max(1, len(keys))
+        print(f"  {lang:<5} {mean:>9.1f} {len(frags):>6} {hits:>6}"
+              f" {hits * 100_000 / (len(frags) * len(texts)):>9.2f}")
+        for example in examples[:3]:
+            print(f"    FP: {example}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller samples")
+    parser.add_argument("--languages", action="store_true",
+                        help="only the per-language section (codes in 13 languages)")
     parser.add_argument("--write-slice", action="store_true",
                         help="rewrite the committed test corpus in tests/data/phrase/")
     args = parser.parse_args()
@@ -313,6 +477,9 @@ def main() -> None:
     print(f"machine: {machine()}")
 
     english = corpus.english_sentences()
+    if args.languages:
+        language_report(args.quick, english)
+        return
     russian = corpus.russian_sentences()
     persian = corpus.arabic_script_sentences()
     arabic = arabic_texts(20_000, rng)
@@ -372,6 +539,7 @@ def main() -> None:
     throughput(posts(english, 5000 if args.quick else 20_000, rng), CODES + pseudo,
                "English posts (ASCII fast path)")
     throughput(posts(russian, 5000, rng), CODES + pseudo, "Russian posts (non-ASCII path)")
+    language_report(args.quick, english)
 
     if args.write_slice:
         # Its own seed, so the committed slice is the same whatever else was run.

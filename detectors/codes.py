@@ -29,7 +29,7 @@ class PhraseDetector:
 
     def __init__(self, code: Code) -> None:
         self._matcher = PhraseMatcher(code.phrase or [], code.tolerance, code.negations,
-                                      code.whole_words)
+                                      code.whole_words, transliterated=code.transliterated)
 
     def match(self, event: Event) -> Mapping[str, Any] | None:
         if event.kind not in TEXT_KINDS:

@@ -16,6 +16,13 @@ How a text is checked, cheapest step first:
 4. Only around a piece that did occur, windows on word boundaries are scored with the
    optimal-string-alignment distance (rapidfuzz), which counts a swap of two letters as one
    typo.
+
+Scripts (UTS #39 in spirit). The text is compared in up to three views, all mapped back to
+the same positions: native (each word in its own script; look-alikes folded only inside a word
+that mixes Latin with another script), skeleton (every look-alike folded to Latin), and, for
+`transliterated` codes, a chat key (detectors/phrase_translit.py). A skeleton or chat-key hit
+counts only where the matched text is written in other scripts than the code, so genuine Greek
+or Cyrillic text is never compared through Latin look-alikes.
 """
 
 from __future__ import annotations
@@ -28,7 +35,13 @@ from typing import Literal
 
 from rapidfuzz.distance import OSA
 
-from detectors.phrase_normalise import normalise, normalise_mapped
+from detectors.phrase_normalise import (
+    confusable_skeleton,
+    normalise,
+    normalise_mapped,
+    script_of,
+)
+from detectors.phrase_translit import Convention, chat_key, chat_key_mapped, convention_for
 
 __all__ = ["PhraseHit", "PhraseMatcher", "max_edits_for", "normalise"]
 
@@ -57,7 +70,10 @@ def max_edits_for(phrase: str, tolerance: str | int = "typos") -> int:
         return 0
     if tolerance != "typos":
         raise ValueError(f"tolerance must be 'exact', 'typos' or an int, not {tolerance!r}")
-    length = len(normalise(phrase).replace(" ", ""))
+    # Han characters and kana are not counted: one of them is a word or a syllable, so a
+    # "typo" there is a different word ("我的蓝色雨伞" blue umbrella, "红色" red). Chinese and
+    # Japanese codes are therefore exact under "typos", unless they carry enough other letters.
+    length = sum(1 for ch in normalise(phrase) if ch != " " and not _ideographic(ch))
     if length >= _TWO_EDITS_FROM:
         return 2
     return 1 if length >= _ONE_EDIT_FROM else 0
@@ -76,13 +92,20 @@ def _unspaced(ch: str) -> bool:
     """Scripts written without spaces between words: any character edge is a word edge."""
     code = ord(ch)
     return (
+        _ideographic(ch)
+        or 0x0E00 <= code <= 0x0EFF  # Thai, Lao
+        or 0x1000 <= code <= 0x109F  # Myanmar
+        or 0x1780 <= code <= 0x17FF  # Khmer
+    )
+
+
+def _ideographic(ch: str) -> bool:
+    code = ord(ch)
+    return (
         0x3040 <= code <= 0x30FF  # kana
         or 0x3400 <= code <= 0x9FFF  # CJK ideographs
         or 0xF900 <= code <= 0xFAFF
         or 0x20000 <= code <= 0x3134F
-        or 0x0E00 <= code <= 0x0EFF  # Thai, Lao
-        or 0x1000 <= code <= 0x109F  # Myanmar
-        or 0x1780 <= code <= 0x17FF  # Khmer
     )
 
 
@@ -91,11 +114,11 @@ def _unspaced(ch: str) -> bool:
 # i and l as one letter. It costs little: words that differ only by i/l ("mail"/"mall") are
 # one edit apart anyway, which the typo allowance already forgives.
 _I_IS_L = str.maketrans("l", "i")
-
-
-def _skeleton(text: str) -> str:
-    """What phrases and texts are compared as: normalised, with i and l merged."""
-    return normalise(text).translate(_I_IS_L)
+# Below this many characters a chat key (consonants, mostly) is too short to say anything.
+# Measured (benchmarks/phrase_accuracy.py, transliterated sweep: real 3-6 word fragments of
+# Greek, Arabic and Hindi text as codes, against 30,000 Latin-script sentences): with keys
+# from 4 characters, ~2 false alarms per 100k sentences per code; from 6, ~0.05.
+_MIN_CHAT_KEY = 6
 
 
 def _symbols(norm: str) -> frozenset[str]:
@@ -107,22 +130,52 @@ def _symbols(norm: str) -> frozenset[str]:
     )
 
 
+def _scripts(norm: str) -> frozenset[str]:
+    if norm.isascii():
+        return frozenset(("LATIN",)) if any(ch.isalpha() for ch in norm) else frozenset()
+    return frozenset(script_of(ch) for ch in norm) - {""}
+
+
+@dataclass(frozen=True)
+class _View:
+    """A text as one comparison sees it."""
+
+    norm: str  # tokens joined by single spaces
+    compact: str  # norm without spaces: what phrases are aligned against
+    base: tuple[int, ...] | None  # for each norm character, its index in the native norm
+
+
+def _view(norm: str, base: tuple[int, ...] | None = None) -> _View:
+    return _View(norm, norm.replace(" ", ""), base)
+
+
 @dataclass(frozen=True)
 class _Prepared:
-    norm: str  # the skeleton: normalised text with i and l merged
-    compact: str  # norm without spaces: what phrases are aligned against
+    plain: str  # normalise(text)
+    native: _View  # plain with i and l merged: letter for letter the same positions
+    skeleton: _View | None  # every look-alike folded to Latin; None where that changes nothing
     symbols: frozenset[str]
 
 
 @lru_cache(maxsize=256)
 def _prepare(text: str) -> _Prepared:
-    norm = _skeleton(text)
-    return _Prepared(norm, norm.replace(" ", ""), _symbols(norm))
+    plain = normalise(text)
+    norm = plain.translate(_I_IS_L)
+    skeleton = confusable_skeleton(norm)
+    return _Prepared(
+        plain, _view(norm), _view(skeleton) if skeleton != norm else None, _symbols(norm)
+    )
+
+
+@lru_cache(maxsize=256)
+def _chat_view(plain: str, convention: Convention) -> _View:
+    key, where = chat_key_mapped(plain, convention)
+    return _view(key, where)
 
 
 # Many matchers see the same event one after another: an identity check is cheaper than even
 # the lru_cache lookup. A tuple is swapped in whole, so concurrent readers see a consistent pair.
-_last: tuple[str, _Prepared] = ("", _Prepared("", "", frozenset()))
+_last: tuple[str, _Prepared] = ("", _Prepared("", _view(""), None, frozenset()))
 
 
 def _prepared(text: str) -> _Prepared:
@@ -169,27 +222,42 @@ def _edges(norm: str, drop: frozenset[str]) -> tuple[frozenset[int], frozenset[i
     return frozenset(starts), frozenset(ends)
 
 
-def _positions(norm: str, drop: frozenset[str]) -> list[int]:
+@lru_cache(maxsize=64)
+def _positions(norm: str, drop: frozenset[str]) -> tuple[int, ...]:
     """For each compact index, the index of the same character in norm."""
-    return [at + i for at, token in _tokens(norm, drop) for i in range(len(token))]
+    return tuple(at + i for at, token in _tokens(norm, drop) for i in range(len(token)))
+
+
+def _edits_by_length(length: int, tolerance: str | int) -> int:
+    if isinstance(tolerance, int) and not isinstance(tolerance, bool):
+        return max_edits_for("", tolerance)
+    if tolerance == "typos":
+        return 2 if length >= _TWO_EDITS_FROM else 1 if length >= _ONE_EDIT_FROM else 0
+    return max_edits_for("", tolerance)
+
+
+def _whole_letters(norm: str, a: int, b: int) -> tuple[int, int]:
+    """Widen a span to whole words: a chat key drops vowels, so its first kept letter may be
+    the third of the word ("euxaristw" keys from the x). Unspaced scripts are left as they
+    are, since there every character is a word."""
+    while a > 0 and norm[a - 1] != " " and not _unspaced(norm[a - 1]) and not _unspaced(norm[a]):
+        a -= 1
+    while b < len(norm) and norm[b] != " " and not _unspaced(norm[b]) and not _unspaced(
+            norm[b - 1]):
+        b += 1
+    return a, b
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    original: str
+class _Form:
+    """A phrase as one comparison sees it: the string aligned, its allowance, its pieces."""
+
     compact: str
     edits: int
     pieces: tuple[tuple[int, str], ...]  # (offset in compact phrase, verbatim piece)
-    # The phrase's own emoji. A phrase with words ignores other emoji in the text (a "😭" in
-    # the middle of a hurried code is not a typo); a phrase of emoji only (None) sees them all.
-    symbols: frozenset[str] | None
 
     @classmethod
-    def build(cls, original: str, edits: int) -> _Pattern:
-        norm = _skeleton(original)
-        compact = norm.replace(" ", "")
-        own = _symbols(norm)
-        wordy = any(ch.isalnum() for ch in compact)
+    def build(cls, compact: str, edits: int) -> _Form:
         count = edits + 1
         usable = len(compact) - edits  # one spare character between neighbouring pieces
         pieces: list[tuple[int, str]] = []
@@ -200,21 +268,20 @@ class _Pattern:
                 pieces.append((at, compact[at : at + size]))
                 at += size + 1
         # Too short to cut: no prefilter, every window is scored (only with huge int tolerances).
-        return cls(original, compact, edits, tuple(pieces), own if wordy else None)
+        return cls(compact, edits, tuple(pieces))
 
-    def drop(self, prepared: _Prepared) -> frozenset[str]:
-        if self.symbols is None or not prepared.symbols:
-            return frozenset()
-        return prepared.symbols - self.symbols
-
-    def view(self, prepared: _Prepared) -> tuple[str, frozenset[str]]:
-        """The compact text this phrase is aligned against, and the emoji left out of it."""
-        drop = self.drop(prepared)
-        return (_compact(prepared.norm, drop) if drop else prepared.compact), drop
-
-    def windows(self, prepared: _Prepared, whole_words: bool) -> list[tuple[int, int, int]]:
-        """All (distance, start, end) in compact coordinates within the edit allowance."""
-        compact, drop = self.view(prepared)
+    def scan(self, view: _View, drop: frozenset[str], whole_words: bool, native: str
+             ) -> list[tuple[int, int, int]]:
+        """All (distance, start, end) within the allowance, in the coordinates of `native`
+        (the text's native norm)."""
+        compact = _compact(view.norm, drop) if drop else view.compact
+        # The prefilter: for ordinary text this is the whole cost.
+        for _, piece in self.pieces:
+            if piece in compact:
+                break
+        else:
+            if self.pieces:
+                return []
         size, k = len(self.compact), self.edits
         if self.pieces:
             centres: set[int] = set()
@@ -227,7 +294,7 @@ class _Pattern:
         else:
             starts = list(range(len(compact)))
         if whole_words:
-            left, right = _edges(prepared.norm, drop)
+            left, right = _edges(view.norm, drop)
         found: list[tuple[int, int, int]] = []
         for start in starts:
             if start < 0 or start >= len(compact) or (whole_words and start not in left):
@@ -238,7 +305,95 @@ class _Pattern:
                 distance = OSA.distance(self.compact, compact[start:end], score_cutoff=k)
                 if distance <= k:
                     found.append((distance, start, end))
+        if not found:
+            return found
+        to_norm = _positions(view.norm, drop)
+        base = view.base
+        out = []
+        for distance, start, end in found:
+            a, b = to_norm[start], to_norm[end - 1] + 1
+            if base is not None:
+                a, b = _whole_letters(native, base[a], base[b - 1] + 1)
+            out.append((distance, a, b))
+        return out
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    original: str
+    native: _Form  # compared with the text's native form: each word in its own script
+    skeleton: _Form  # look-alikes folded: only where the text is in another script
+    translit: _Form | None  # chat key (transliterated = true): only across scripts too
+    convention: Convention
+    scripts: frozenset[str]
+    non_latin: frozenset[str]  # its scripts other than Latin: what a chat key stands for
+    # The phrase's own emoji. A phrase with words ignores other emoji in the text (a "😭" in
+    # the middle of a hurried code is not a typo); a phrase of emoji only (None) sees them all.
+    symbols: frozenset[str] | None
+    folds: bool  # the phrase has look-alikes of Latin letters
+    prefilter: bool  # the native and skeleton prefilters decide alone (pieces, no chat key)
+
+    @classmethod
+    def build(cls, original: str, tolerance: str | int, transliterated: bool) -> _Pattern:
+        plain = normalise(original)
+        norm = plain.translate(_I_IS_L)
+        compact = norm.replace(" ", "")
+        edits = max_edits_for(original, tolerance)
+        own = _symbols(norm)
+        wordy = any(ch.isalnum() for ch in compact)
+        convention = convention_for(plain)
+        translit = None
+        if transliterated:
+            key = chat_key(plain, convention).replace(" ", "")
+            if len(key) >= _MIN_CHAT_KEY:
+                translit = _Form.build(key, _edits_by_length(len(key), tolerance))
+        skeleton = confusable_skeleton(norm).replace(" ", "")
+        native = _Form.build(compact, edits)
+        prefilter = bool(native.pieces) and translit is None
+        scripts = _scripts(plain)
+        return cls(original, native, _Form.build(skeleton, edits), translit, convention,
+                   scripts, scripts - {"LATIN"}, own if wordy else None, skeleton != compact,
+                   prefilter)
+
+    def drop(self, prepared: _Prepared) -> frozenset[str]:
+        if self.symbols is None or not prepared.symbols:
+            return frozenset()
+        return prepared.symbols - self.symbols
+
+    def windows(self, prepared: _Prepared, whole_words: bool) -> list[tuple[int, int, int]]:
+        """All (distance, start, end) in native norm coordinates within the edit allowance."""
+        drop = self.drop(prepared)
+        norm = prepared.native.norm
+        found = self.native.scan(prepared.native, drop, whole_words, norm)
+        if prepared.skeleton is not None or self.folds:
+            view = prepared.skeleton or prepared.native
+            folded = self.skeleton.scan(view, drop, whole_words, norm)
+            if folded:
+                found += self._across(folded, prepared, found)
+        if self.translit is not None:
+            view = _chat_view(prepared.plain, self.convention)
+            chatted = self.translit.scan(view, drop, whole_words, norm)
+            if chatted:
+                found += self._across(chatted, prepared, found, wholly=True)
         return found
+
+    def _across(self, windows: list[tuple[int, int, int]], prepared: _Prepared,
+                native: list[tuple[int, int, int]], wholly: bool = False
+                ) -> list[tuple[int, int, int]]:
+        """UTS #39 whole-script rule: a folded comparison counts only where the text is written
+        in another script than the code (Latin "y hac" for Cyrillic "у нас"), never between
+        two texts in the same script (Greek "σ" and "ο" stay different letters). `wholly`
+        (chat keys): the text must have no letter at all in the code's scripts, so that one
+        English word in a Hindi sentence is not read as the Hindi word it replaced."""
+        seen = {(a, b) for _, a, b in native}
+        out = []
+        for d, a, b in windows:
+            if (a, b) in seen:
+                continue
+            scripts = _scripts(prepared.native.norm[a:b])
+            if scripts != self.scripts and not (wholly and scripts & self.non_latin):
+                out.append((d, a, b))
+        return out
 
 
 NegationScope = Literal["text", "overlap"]
@@ -254,6 +409,9 @@ class PhraseMatcher:
     negation anywhere in the text silences every phrase, the simple rule a user can predict
     ("if my post says X, it is not a code"). `negation_scope="overlap"`: only a hit that
     overlaps a negation is silenced; another occurrence of the code elsewhere still fires.
+
+    `transliterated=True` also compares the phrase and the text through a chat
+    transliteration to Latin (detectors/phrase_translit.py), for phrases and negations alike.
     """
 
     def __init__(
@@ -265,6 +423,7 @@ class PhraseMatcher:
         *,
         negation_tolerance: str | int = "exact",
         negation_scope: NegationScope = "text",
+        transliterated: bool = False,
     ) -> None:
         if isinstance(phrases, str):
             raise TypeError("phrases must be a sequence of strings, not one string")
@@ -274,11 +433,12 @@ class PhraseMatcher:
         self.tolerance = tolerance
         self.whole_words = whole_words
         self.negation_scope = negation_scope
+        self.transliterated = transliterated
         self._patterns = [
-            _Pattern.build(p, max_edits_for(p, tolerance)) for p in self.phrases if normalise(p)
+            _Pattern.build(p, tolerance, transliterated) for p in self.phrases if normalise(p)
         ]
         self._negations = [
-            _Pattern.build(n, max_edits_for(n, negation_tolerance))
+            _Pattern.build(n, negation_tolerance, transliterated)
             for n in negations
             if normalise(n)
         ]
@@ -286,61 +446,53 @@ class PhraseMatcher:
     def find(self, text: str) -> PhraseHit | None:
         """The best hit (fewest edits, then earliest), or None."""
         prepared = _prepared(text)
-        compact = prepared.compact
         best: tuple[int, int, int, _Pattern] | None = None
+        folded = (prepared.skeleton or prepared.native).compact
+        # The prefilter, inline: for ordinary text it is the whole cost of a pattern (a method
+        # call per pattern would double it). Folding is a map of single letters, so a piece
+        # found in the native text is also found, folded, in the folded text: one search
+        # stands for both comparisons. With emoji to drop or a chat key to build,
+        # Pattern.windows runs the prefilters itself.
+        inline = not prepared.symbols
         for pattern in self._patterns:
-            if prepared.symbols:
-                compact = pattern.view(prepared)[0]
-            # The prefilter: for ordinary text this loop is the whole cost.
-            for _, piece in pattern.pieces:
-                if piece in compact:
-                    break
-            else:
-                if pattern.pieces:
+            if inline and pattern.prefilter:
+                for _, piece in pattern.skeleton.pieces:
+                    if piece in folded:
+                        break
+                else:
                     continue
             windows = pattern.windows(prepared, self.whole_words)
             if windows and self._negations:
-                windows = self._unnegated(windows, pattern, prepared)
+                windows = self._unnegated(windows, prepared)
             for distance, start, end in windows:
                 if best is None or (distance, start) < best[:2]:
                     best = (distance, start, end, pattern)
         if best is None:
             return None
         distance, start, end, pattern = best
-        return _hit(text, pattern, prepared, distance, start, end)
+        return _hit(text, pattern, distance, start, end)
 
     def _unnegated(
-        self, windows: list[tuple[int, int, int]], pattern: _Pattern, prepared: _Prepared
+        self, windows: list[tuple[int, int, int]], prepared: _Prepared
     ) -> list[tuple[int, int, int]]:
         spans = []
         for negation in self._negations:
             found = negation.windows(prepared, True)
             if found and self.negation_scope == "text":
                 return []
-            # Compare in norm coordinates: the phrase and the negation may ignore different
-            # emoji, so their compact coordinates differ.
-            to_norm = _positions(prepared.norm, negation.drop(prepared))
-            spans += [(to_norm[s], to_norm[e - 1] + 1) for _, s, e in found]
+            spans += [(a, b) for _, a, b in found]
         if not spans:
             return windows
-        to_norm = _positions(prepared.norm, pattern.drop(prepared))
-        return [
-            (d, s, e)
-            for d, s, e in windows
-            if not any(a < to_norm[e - 1] + 1 and to_norm[s] < b for a, b in spans)
-        ]
+        return [(d, s, e) for d, s, e in windows if not any(a < e and s < b for a, b in spans)]
 
 
-def _hit(
-    text: str, pattern: _Pattern, prepared: _Prepared, distance: int, start: int, end: int
-) -> PhraseHit:
+def _hit(text: str, pattern: _Pattern, distance: int, start: int, end: int) -> PhraseHit:
     mapped, starts, ends = normalise_mapped(text)
-    to_norm = _positions(prepared.norm, pattern.drop(prepared))
     # normalise and normalise_mapped agree by construction (and by a property test); if they
     # ever did not, firing with a rough span beats not firing.
     last_index = len(mapped) - 1
-    lo = starts[min(to_norm[start], last_index)]
-    hi = ends[min(to_norm[end - 1], last_index)]
+    lo = starts[min(start, last_index)]
+    hi = ends[min(end - 1, last_index)]
     # Keep marks that belong to the last matched character (accents, emoji selectors).
     while hi < len(text) and _attached(text[hi]):
         hi += 1

@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+from importlib import resources
 
-# Look-alike letters folded to the Latin letter they imitate (a UTS #39 style skeleton).
+# Look-alike letters and the Latin letter they imitate (a UTS #39 style skeleton).
 # Derived from the Unicode confusables data shipped by the confusable-homoglyphs package:
 # every single letter whose case-folded, accent-stripped form imitates one ASCII letter, from
 # any script except the right-to-left and CJK ones (an Arabic alef is not an "l" to an Arabic
 # reader, and Arabic gets its own folds below), plus the small-capital alphabet of "fancy
 # text" generators. Where the data lists a letter under two Latin letters, the lowercase
 # likeness wins (Greek sigma reads as "o"). Keys are post-casefold forms, so "Н" and "н" both
-# land on "h": case folding stays consistent inside Cyrillic text, and a Cyrillic phrase still
-# matches itself because both sides fold the same way. Fullwidth and mathematical letters need
-# no entry: NFKC already maps them.
+# land on "h". Fullwidth and mathematical letters need no entry: NFKC already maps them.
+#
+# Which of them are folded depends on the script (UTS #39 mixed-script and whole-script
+# confusables). Latin look-alikes of Latin letters (small capitals, "ł", "ø") are folded
+# always, like accents. A letter of another script is folded only inside a word that mixes
+# scripts ("umbrеlla" with a Cyrillic е), here, and, in detectors/phrase.py, where the code
+# and the text are written in different scripts. A word wholly in Greek or Cyrillic stays in
+# its own script, so σ, ς and ο remain three letters in genuine Greek text.
 _LOOKALIKES = {
     "a": "ɑαаᎪᗅᴀꓮ𐊠𖽀",
     "b": "ƅʙβвьᏏᏴᑲᖯᗷꓐꞵ𐊂𐊡𐌁",
@@ -71,13 +78,57 @@ _SPECIAL: dict[str, str] = {
     "æ": "ae",
     "œ": "oe",
 }
+
+
+@lru_cache(maxsize=65536)
+def script_of(ch: str) -> str:
+    """The script of a letter, from its Unicode name ("LATIN", "GREEK", "CYRILLIC", "CJK",
+    ...); "" for anything that is not a letter. Close enough to the Unicode Script property
+    for telling scripts apart, and needs no data beyond the standard library."""
+    if not ch.isalpha():
+        return ""
+    name = unicodedata.name(ch, "")
+    return name.split(" ", 1)[0] if name else "?"
+
+
+# Non-Latin look-alikes: folded only where scripts mix (see above).
+_CONFUSABLE: dict[str, str] = {}
 for _latin, _twins in _LOOKALIKES.items():
     for _twin in _twins:
-        _SPECIAL[_twin] = _latin
+        if script_of(_twin) == "LATIN":
+            _SPECIAL[_twin] = _latin
+        else:
+            _CONFUSABLE[_twin] = _latin
 # Arabic-Indic and Persian digits are digits: NFKC leaves them, a reader does not.
 for _d in range(10):
     _SPECIAL[chr(0x0660 + _d)] = str(_d)
     _SPECIAL[chr(0x06F0 + _d)] = str(_d)
+
+
+
+
+def _traditional_to_simplified() -> dict[str, str]:
+    """OpenCC's character table (shipped by opencc-purepy): traditional Han -> simplified.
+
+    Read once at import, never while matching. Only one-character to one-character entries
+    (the first, most common reading), so the fold stays a function of one code point.
+    """
+    table = resources.files("opencc_purepy") / "dicts" / "TSCharacters.txt"
+    out: dict[str, str] = {}
+    for line in table.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 1 and len(parts[1]) == 1:
+            out[parts[0]] = parts[1]
+    return out
+
+
+# Chinese: one code, whichever of the two writing systems a phone is set to. Traditional
+# characters are compared as their simplified forms (both sides fold the same way, so a
+# traditional code still matches traditional text). Cost: traditional characters that
+# simplification merges ("後"/"后", "發"/"髮") compare equal, as they already do for every
+# reader of simplified Chinese.
+for _trad, _simp in _traditional_to_simplified().items():
+    _SPECIAL.setdefault(_trad, _simp)
 
 
 def _is_dropped(ch: str) -> bool:
@@ -138,6 +189,38 @@ for _code in range(128):
 # self-filling table (whose __missing__ hook makes every lookup slower).
 _ASCII_FOLD = dict(_FOLD)
 
+# The confusable fold as a translate table, keyed also by what the per-character fold makes
+# of each look-alike (Cherokee capitals stay capitals under casefold, "ό" loses its accent).
+_CONFUSABLE_TABLE: dict[int, str] = {}
+for _twin, _latin in _CONFUSABLE.items():
+    _CONFUSABLE_TABLE.setdefault(ord(_twin), _latin)
+    _native = _fold_char(_twin)
+    if len(_native) == 1 and script_of(_native) not in ("", "LATIN"):
+        _CONFUSABLE_TABLE.setdefault(ord(_native), _latin)
+_CONFUSABLE_KEYS = frozenset(chr(code) for code in _CONFUSABLE_TABLE)
+
+
+_LATIN_LETTER = re.compile("[a-z]")
+
+
+def _fold_mixed(word: str) -> str:
+    """UTS #39 mixed-script rule: a word that mixes Latin letters with look-alikes from another
+    script has those folded to Latin ("umbrеlla" with a Cyrillic е is "umbrella"); a word
+    wholly in one script is left in that script. One character in, one out: offsets do not
+    move. (Words that mix two non-Latin scripts are left to the cross-script comparison in
+    detectors/phrase.py, which catches them too; this keeps the check to two C-speed scans.)"""
+    if word.isascii() or _CONFUSABLE_KEYS.isdisjoint(word) or not _LATIN_LETTER.search(word):
+        return word
+    return word.translate(_CONFUSABLE_TABLE)
+
+
+def confusable_skeleton(norm: str) -> str:
+    """Every look-alike folded to Latin, whatever the script around it: a normalised text as a
+    reader who does not know the script would see it. Same length as `norm`, letter for letter.
+    Used only where the code and the text are in different scripts (detectors/phrase.py)."""
+    return norm if norm.isascii() else norm.translate(_CONFUSABLE_TABLE)
+
+
 # Forms that mean the same words. Applied to whole tokens after folding, on both the phrase
 # and the text, so "I'm", "Im", "i am" all compare equal. Bare forms without an apostrophe are
 # listed only where they are not ordinary words ("well", "ill", "were", "lets" are left alone).
@@ -193,10 +276,13 @@ def _fold(text: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """Fold case, compatibility forms, accents, look-alikes, invisible characters, punctuation,
-    contractions and white space, so that variants a reader would not notice compare equal."""
+    """Fold case, compatibility forms, accents, look-alikes in words that mix scripts,
+    traditional Chinese characters, invisible characters, punctuation, contractions and white
+    space, so that variants a reader would not notice compare equal."""
     folded = _fold(text)
     words = folded.split()
+    if not folded.isascii() and _LATIN_LETTER.search(folded):
+        words = [_fold_mixed(word) for word in words]
     if _needs_expansion(folded, words):
         words = [expanded for word in words if (expanded := _expand_token(word))]
     return " ".join(words)
@@ -216,6 +302,8 @@ def normalise_mapped(text: str) -> tuple[str, list[int], list[int]]:
             starts.append(index)
             ends.append(index + 1)
     folded = "".join(chars)
+    if not folded.isascii() and _LATIN_LETTER.search(folded):
+        folded = _TOKEN.sub(lambda match: _fold_mixed(match.group()), folded)
     if _needs_expansion(folded, folded.split()):
         new_chars: list[str] = []
         new_starts: list[int] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.phrase import PhraseHit, PhraseMatcher, max_edits_for, normalise
-from detectors.phrase_normalise import normalise_mapped
+from detectors.phrase_normalise import confusable_skeleton, normalise_mapped
 
 DATA = Path(__file__).parent / "data" / "phrase"
 ARABIC = "نسيت شراء الحليب مرة أخرى"
@@ -78,7 +79,8 @@ def test_normalise_rules(raw: str, expected: str) -> None:
     ],
 )
 def test_normalise_folds_lookalikes(raw: str, expected: str) -> None:
-    assert normalise(raw) == expected
+    # The skeleton folds every look-alike; normalise alone folds them in mixed-script words.
+    assert confusable_skeleton(normalise(raw)) == expected
 
 
 @pytest.mark.parametrize(
@@ -126,7 +128,10 @@ def test_normalise_other_scripts() -> None:
     assert normalise("مرة") == normalise("مره")
     assert normalise("کی") == normalise("كي")
     assert normalise("٣ ۳") == "3 3"
-    assert normalise("日本語のテキスト") == "日本語のテキスト"
+    # Han characters are compared in their simplified form (OpenCC's character table), in
+    # Japanese text too: both sides fold alike, so a Japanese code still matches itself.
+    assert normalise("日本語のテキスト") == "日本语のテキスト"
+    assert normalise("我的藍色雨傘壞了") == normalise("我的蓝色雨伞坏了")
     assert normalise("") == ""
 
 
@@ -304,6 +309,166 @@ def test_degenerate_inputs() -> None:
         PhraseMatcher("my phrase")
 
 
+# --- scripts and languages (issue 20) -------------------------------------------------------
+
+
+def test_a_word_that_mixes_scripts_is_folded_to_latin() -> None:
+    assert normalise("umbrеlla") == "umbrella"  # Cyrillic е
+    assert normalise("y нac") == "y hac"  # "нac": Cyrillic н with Latin a and c
+    assert normalise("χωρίς χωριό") == "χωρισ χωριο"  # wholly Greek: stays Greek
+
+
+def test_genuine_greek_words_stay_apart_even_when_exact() -> None:
+    # σ/ς and ο are both look-alikes of Latin "o": folding them merged "χωρίς" (without) and
+    # "χωριό" (village), a pair found in the Greek corpus of the benchmark.
+    assert not fires("χωρίς", "χωριό", tolerance="exact")
+    assert not fires("πάμε χωριό αύριο", "πάμε χωρίς αύριο", tolerance="exact")
+    assert fires("πάμε χωριό αύριο", "ΠΑΜΕ ΧΩΡΙΟ ΑΥΡΙΟ!", tolerance="exact")
+    # A Cyrillic code and genuine Cyrillic text: н/п/т are not "h", "n", "t" to each other.
+    assert not fires("тон", "нон", tolerance="exact")
+
+
+def test_look_alikes_still_match_across_scripts() -> None:
+    # Whole-script confusables: the text's word is in another script than the code's.
+    assert fires("the boat", "ΤΗΕ ΒΟΑΤ", tolerance="exact")  # all Greek capitals
+    assert fires("a cat", "а cat", tolerance="exact")  # a one-letter Cyrillic word
+    assert fires(CODES[5], "y нac cлoмaлcя xoлoдильник", tolerance="exact")
+    # Mixed-script words in a Greek code still match their Latin-polluted copies.
+    assert fires("πάμε χωριό αύριο", "πάμε χωριo αύριο", tolerance="exact")  # Latin o
+    assert fires("πάμε χωριό αύριο", "πάμε χωριо αύριο", tolerance="exact")  # Cyrillic о
+
+
+_SCRIPT_ALPHABETS = {
+    "GREEK": "αβγδεζηθικλμνξοπρσςτυφχψωΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩάέήίόύώ",
+    "CYRILLIC": "абвгдеёжзийклмнопрстуфхцчшщъыьэюяіїєґАВЕКМНОРСТХЅЈ",
+    "ARMENIAN": "աբգդեզէըթժիլխծկհձղճմյնշոչպջռսվտրցւփքօֆ",
+    "CHEROKEE": "ᎠᎡᎢᎣᎤᎥᎦᎧᎨᎩᎪᎫᎬᎭᎮᎯᎰᎱᎲᎳᎴᎵᎶᎷᎸᎹᎺᎻᎼᎽᎾᎿᏀᏁᏂᏃᏄᏅᏆᏇᏈᏉᏊᏋᏌᏍᏎᏏᏐᏑᏒᏓᏔᏕᏖᏗᏘᏙᏚᏛᏜᏝᏞᏟ",
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_SCRIPT_ALPHABETS)).flatmap(
+    lambda script: st.tuples(st.just(script), st.lists(
+        st.text(st.sampled_from(_SCRIPT_ALPHABETS[script]), min_size=1, max_size=10),
+        min_size=1, max_size=4).map(" ".join))))
+def test_a_word_wholly_in_one_script_is_never_folded_to_latin(sample: tuple[str, str]) -> None:
+    script, text = sample
+    from detectors.phrase_normalise import script_of
+
+    scripts = {script_of(ch) for ch in normalise(text)} - {""}
+    assert scripts <= {script}, (text, normalise(text))
+    # ... and so a same-script text matches a same-script code only through its own letters.
+    hit = PhraseMatcher([text], tolerance="exact").find(f"x {text} y")
+    assert hit is not None and hit.distance == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "typed"),
+    [
+        ("у нас опять сломался холодильник", "u nas opyat slomalsya holodilnik"),  # translit
+        ("у нас опять сломался холодильник", "u nas opjat' slomalsja xolodil'nik"),
+        ("у нас опять сломался холодильник", "u nas opyat slomals9 kholodilnik"),
+        ("ξέχασα να ταΐσω τη γάτα πάλι", "ksexasa na taisw th gata pali"),  # Greeklish
+        ("ξέχασα να ταΐσω τη γάτα πάλι", "3exasa na taiso ti gata pali"),
+        ("ευχαριστώ πολύ για όλα", "euxaristw poly gia ola"),
+        (ARABIC, "nseet shera2 el7aleeb marra okhra"),  # Arabizi
+        (ARABIC, "nsit shira2 il 7alib mara o5ra"),
+        ("मेरा नीला छाता फिर से टूट गया", "mera neela chhata phir se toot gaya"),  # Hinglish
+        ("मेरा नीला छाता फिर से टूट गया", "mera nila chata fir se tut gya"),
+        ("我的蓝色雨伞又坏了", "wo de lan se yu san you huai le"),  # pinyin without tones
+        ("我的蓝色雨伞又坏了", "wode lanse yusan you huaile"),
+        ("我的藍色雨傘又壞了", "wo3 de lan2 se4 yu3 san3 you4 huai4 le"),  # traditional code
+    ],
+)
+def test_transliterated_codes_match_how_people_chat(code: str, typed: str) -> None:
+    text = f"hey. {typed}!! ok"
+    assert not fires(code, text)  # off by default
+    hit = PhraseMatcher([code], transliterated=True).find(text)
+    assert hit is not None
+    assert text[hit.start : hit.end] == hit.matched
+    # The quoted span is the typed words (a word with no consonant, "u", may be left out).
+    assert hit.matched in typed and len(hit.matched) >= len(typed) - 2
+
+
+def test_transliterated_hard_negatives_and_negations() -> None:
+    code = "ξέχασα να ταΐσω τη γάτα πάλι"
+    matcher = PhraseMatcher([code], transliterated=True)
+    assert matcher.find("ksexasa na taisw ton skylo pali") is None  # the dog, not the cat
+    assert PhraseMatcher([ARABIC], transliterated=True).find(
+        "nseet shera2 el 5obz marra okhra") is None  # bread, not milk
+    negated = PhraseMatcher([code], negations=["den " + code], transliterated=True)
+    assert negated.find("den ksexasa na taisw th gata pali") is None
+    assert negated.find("ksexasa na taisw th gata pali") is not None
+    in_greek = PhraseMatcher([code], negations=["δεν " + code], transliterated=True)
+    assert in_greek.find("den ksexasa na taisw th gata pali") is None
+
+
+def test_a_chat_key_is_not_used_for_a_text_partly_in_the_code_script() -> None:
+    # "your" for "मेरा" (my): as consonants "r" is one edit from "mr", but the rest of the
+    # sentence is in Devanagari, where the Hindi comparison is the one that counts.
+    code = "मेरा नीला छाता फिर से टूट गया"
+    matcher = PhraseMatcher([code], "exact", transliterated=True)
+    assert matcher.find("your नीला छाता फिर से टूट गया") is None
+    assert matcher.find("mera neela chhata phir se toot gaya") is not None
+
+
+def test_transliteration_never_compares_two_texts_in_the_same_script() -> None:
+    # "καλημέρα σου αγάπη μου" and "καλή μοίρα σου αγάπη μου" share a chat key; in Greek
+    # letters they are different words, and the Greek comparison is the one that counts.
+    code = PhraseMatcher(["καλημέρα σου αγάπη μου"], "exact", transliterated=True)
+    assert code.find("καλή μοίρα σου αγάπη μου") is None
+    assert code.find("kali moira sou agapi mou") is not None
+
+
+def test_a_chat_key_too_short_to_mean_anything_is_not_used() -> None:
+    # "у нас" is "ns" as a chat key: it would fire on "nice", "no sir", ...
+    assert PhraseMatcher(["у нас"], transliterated=True).find("u nas") is None
+    assert PhraseMatcher(["καλημέρα σου"], transliterated=True).find("kalimera sou") is None
+    assert PhraseMatcher(["у нас"], transliterated=True).find("у нас") is not None
+
+
+def test_traditional_and_simplified_chinese_are_one_code() -> None:
+    assert fires("我的蓝色雨伞又坏了", "今天我的藍色雨傘又壞了。", tolerance="exact")
+    assert fires("我的藍色雨傘又壞了", "我的蓝色雨伞又坏了", tolerance="exact")
+
+
+def test_chinese_and_japanese_typos_are_different_words() -> None:
+    # One character is a word: "typos" forgives nothing there, an int tolerance still does.
+    assert max_edits_for("我的蓝色雨伞又坏了") == 0
+    assert max_edits_for("青い傘がまた壊れた") == 0
+    assert not fires("我的蓝色雨伞又坏了", "我的红色雨伞又坏了")  # red, not blue
+    assert not fires("青い傘がまた壊れた", "赤い傘がまた壊れた")  # red, not blue
+    assert fires("我的蓝色雨伞又坏了", "我的蓝色雨伞坏了", tolerance=1)
+    assert max_edits_for("ร่มสีฟ้าของฉันพังอีกแล้ว") == 2  # Thai letters are letters
+
+
+def test_whole_words_in_scripts_without_spaces() -> None:
+    # Chinese, Japanese and Thai put no spaces between words, so every character edge is a
+    # word edge: whole_words cannot refuse a code inside a longer run of characters there.
+    assert fires("雨伞", "我的蓝色雨伞又坏了", tolerance="exact")
+    assert fires("傘", "青い傘がまた", tolerance="exact")
+    assert fires("ร่ม", "ร่มสีฟ้า", tolerance="exact")
+    # Against a neighbouring Latin word it is still an edge; inside a Latin word it is not.
+    assert fires("雨伞", "my雨伞broke", tolerance="exact")
+    assert not fires("cat", "my雨伞cats", tolerance="exact")
+
+
+def test_the_config_key_reaches_the_detector() -> None:
+    from detectors.codes import PhraseDetector
+    from watcher.config import Code
+    from watcher.models import Event
+
+    def detect(transliterated: bool) -> bool:
+        code = Code(person="p", phrase=["ξέχασα να ταΐσω τη γάτα πάλι"],
+                    transliterated=transliterated)
+        event = Event(platform="replay", person="p", kind="message", id="1",
+                      at=datetime.now(UTC), text="ksexasa na taisw th gata pali")
+        return PhraseDetector(code).match(event) is not None
+
+    assert Code(person="p", phrase=["x"]).transliterated is False
+    assert detect(True) and not detect(False)
+
+
 # --- properties -----------------------------------------------------------------------------
 
 _ANY_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
@@ -380,3 +545,19 @@ def test_slice_has_no_false_positives() -> None:
     hits = [(m.phrases[0], row["text"]) for row in rows for m in matchers
             if m.find(str(row["text"])) is not None]
     assert hits == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(_PHRASE, _ANY_TEXT, _ANY_TEXT)
+def test_transliterated_matching_survives_any_text(phrase: str, before: str, after: str) -> None:
+    # Hostile or odd text must never break the chat-key path, and a hit always quotes the
+    # original text it came from.
+    if not normalise(phrase):
+        return
+    matcher = PhraseMatcher([phrase], tolerance="exact", transliterated=True)
+    text = f"{before} {phrase} {after}"
+    hit = matcher.find(text)
+    assert hit is not None and hit.distance == 0
+    assert text[hit.start : hit.end] == hit.matched
+    other = matcher.find(before + after)
+    assert other is None or (before + after)[other.start : other.end] == other.matched

@@ -219,6 +219,9 @@ class Code(_Strict):
     drill_every: str | None = None
     tolerance: Literal["exact", "typos"] | int = "typos"
     whole_words: bool = True
+    # i20-languages: also compare through a chat transliteration to Latin (Greeklish,
+    # translit, Arabizi, Hinglish, pinyin). Off by default: see docs/configuration.md.
+    transliterated: bool = False
     negations: list[str] = Field(default_factory=list, alias="not")
     description: str = ""
 
