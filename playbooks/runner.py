@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from playbooks.actions import OPERATOR
 from playbooks.channels import Channel, DeliveryError, addresses
 from playbooks.drills import due_reminders
 from playbooks.guard import Guard
@@ -33,6 +34,11 @@ DRILL_DUE = ("Reminder: a drill of {person}'s '{code}' code is due (last drill: 
              "Ask whoever runs the watcher to start one: watcher drill CODE.")
 UNREACHABLE = ("Could not deliver alert #{incident} about {person} to {who} ({detail}). "
                "Please reach {who} another way.")
+PLAYBOOK_ENDED = ("Nobody has acknowledged {person}'s alert (#{incident}, '{code}' at {time}) "
+                  "and its playbook has run out: no more alerts will be sent. The alert stays "
+                  "open until someone acknowledges or stands it down. Please make sure someone "
+                  "is dealing with it.")
+OPERATOR_NAME = "the operator at the watcher"
 MAX_BACKOFF = timedelta(minutes=10)
 
 
@@ -67,6 +73,9 @@ class PlaybookRunner:
                     or run.step >= len(book.steps):
                 self.store.update_run(run.incident_id, step=run.step, due_at=now,
                                       waiting=False, repeats=run.repeats, status="finished")
+                if incident is not None and book is not None \
+                        and incident.state == IncidentState.OPEN:
+                    self._ran_out(run.incident_id, incident.drill, book.steps, now)
                 return
             step = book.steps[run.step]
             if isinstance(step, NotifyStep):
@@ -93,6 +102,18 @@ class PlaybookRunner:
             next_step = run.step + 1
         self.store.update_run(run.incident_id, step=next_step, due_at=now, waiting=False,
                               repeats=repeats)
+
+    def _ran_out(self, incident_id: int, drill: bool, steps: Sequence[object],
+                 now: datetime) -> None:
+        """Nobody acknowledged and the last step is done. The incident stays open (status
+        shows it) until someone acts. The contacts are told in this same transaction, so a
+        crash cannot lose it; not for a drill (its report says so and `watcher drill` ends
+        it) nor for a playbook that never waited for an answer (nobody was asked to)."""
+        self.store.log(now, "incident", incident_id, {"state": "open", "playbook": "ended"})
+        if drill or not any(isinstance(s, WaitAckStep) for s in steps):
+            return
+        self._send(incident_id, self.store.told(incident_id), PLAYBOOK_ENDED, {}, now,
+                   "notice")
 
     def _notify(self, incident_id: int, step: NotifyStep, now: datetime) -> None:
         self._send(incident_id, step.notify, step.message, step.messages, now)
@@ -172,6 +193,8 @@ class PlaybookRunner:
         return found.playbook or "" if found else ""
 
     def _name(self, contact: str) -> str:
+        if contact == OPERATOR and contact not in self.config.contacts:
+            return OPERATOR_NAME
         found = self.config.contacts.get(contact)
         return found.name if found else contact
 

@@ -447,6 +447,14 @@ class Store:
                                 (incident_id,)).fetchone()
         return row is not None and row[0] == "active"
 
+    def playbook_ended(self, incident_id: int) -> datetime | None:
+        """When an incident's playbook ran out with nobody acknowledging (None otherwise)."""
+        row = self.conn.execute(
+            "SELECT r.due_at FROM runs r JOIN incidents i ON i.id = r.incident_id "
+            "WHERE r.incident_id = ? AND r.status = 'finished' AND i.state = 'open'",
+            (incident_id,)).fetchone()
+        return None if row is None else from_ts(row[0])
+
     def pending_deliveries(self, incident_id: int) -> int:
         row = self.conn.execute("SELECT COUNT(*) FROM outbox WHERE incident_id = ? AND "
                                 "status = 'pending'", (incident_id,)).fetchone()
