@@ -21,6 +21,7 @@ from playbooks.templates import incident_fields, render
 from watcher.config import Config, NotifyStep, WaitAckStep, parse_duration
 from watcher.models import IncidentState, utcnow
 from watcher.store import Delivery, Run, Store, ts
+from watcher.web import auth
 
 log = logging.getLogger("watcher.playbooks")
 
@@ -39,6 +40,7 @@ PLAYBOOK_ENDED = ("Nobody has acknowledged {person}'s alert (#{incident}, '{code
                   "open until someone acknowledges or stands it down. Please make sure someone "
                   "is dealing with it.")
 OPERATOR_NAME = "the operator at the watcher"
+NO_REPLY = frozenset({"apprise", "console"})  # channels a contact cannot answer through
 MAX_BACKOFF = timedelta(minutes=10)
 
 
@@ -133,7 +135,18 @@ class PlaybookRunner:
             for channel, address in addresses(self.config, contact):
                 # Rendered per channel: each has its own length limit to fit.
                 text = render(template, fields, contact, self.config, extra, channel, prefix)
+                text += self._way_back(incident_id, contact, channel, now)
                 self.store.enqueue(incident_id, contact, channel, address, text, now, kind)
+
+    def _way_back(self, incident_id: int, contact: str, channel: str, now: datetime) -> str:
+        """A channel that cannot carry a reply ends with the contact's link to this alert on
+        the contacts' page (it opens on the Acknowledge button). The link is scoped to this
+        one alert (watcher/web/auth.py): whoever sees the message can act on it, no more."""
+        web = self.config.web
+        if web is None or web.public_url is None or channel not in NO_REPLY:
+            return ""
+        token = auth.mint(self.store, contact, auth.incident_scope(incident_id), now)
+        return f"\n\nAcknowledge or stand down: {auth.link(web.public_url, token)}"
 
     def _notices(self) -> int:
         """Tell contacts what changed: an ack, a stand-down, a false all-clear, a failure."""

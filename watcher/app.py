@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from connectors.base import Connector, ConnectorError
 from connectors.replay import LineError, Position, ReplayFile
@@ -28,6 +28,9 @@ from watcher.models import Event, Response, utcnow
 from watcher.status import status_report
 from watcher.store import ImageCache, Store, StoreError, from_ts, ts
 from watcher.supervision import Supervisor
+
+if TYPE_CHECKING:
+    from watcher.web.server import WebServer
 
 log = logging.getLogger("watcher.app")
 RESTART_DELAY = 5.0
@@ -88,6 +91,15 @@ class App:
         self._wake = asyncio.Event()
         self._db_failure: str | None = None
         self.probe_every = failsafe.PROBE_EVERY
+        self.web: WebServer | None = None
+        if config.web is not None:  # i14-web: the contacts' page, in this loop
+            from watcher.web.server import WebServer
+
+            self.web = WebServer(config, self.store, self.supervisor, clock, self._wake.set)
+            for connector in self.connectors:  # e.g. an SMS gateway's webhook
+                routes = getattr(connector, "web_routes", None)
+                if callable(routes):
+                    self.web.add_routes(routes())
 
     # -- the Sink the connectors talk to ---------------------------------------------
 
@@ -246,6 +258,7 @@ class App:
             return
         feeds_stop = asyncio.Event()
         tasks = self._run_connectors(feeds_stop)
+        await self._start_web()
         try:
             while not stop.is_set():
                 self._wake.clear()  # work arriving from here on wakes the sleep below
@@ -266,8 +279,22 @@ class App:
         finally:
             feeds_stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.web is not None:
+                await self.web.stop()
             await self.heartbeat.aclose()
         log.info("stopped")
+
+    async def _start_web(self) -> None:
+        """The page is how contacts without a chat answer; if it cannot start (the port is
+        taken), the watch itself goes on and the reason is logged."""
+        if self.web is None:
+            return
+        try:
+            await self.web.start()
+        except OSError as exc:
+            log.error("the contacts' page could not start on %s: %s",
+                      self.config.web.listen if self.config.web else "?",
+                      exc.strerror or type(exc).__name__)
 
     def _run_connectors(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         return [asyncio.create_task(self._keep_running(c, stop), name=f"connector-{c.name}")

@@ -33,6 +33,7 @@ from watcher.status import status_data, status_report
 from watcher.store import Store, StoreError
 from watcher.supervision import Supervisor
 from watcher.watching import NOTHING_WATCHED, person_lines, record_nothing_watched, watches_nothing
+from watcher.web import auth as web_auth
 
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 1
@@ -140,6 +141,21 @@ def _parser() -> argparse.ArgumentParser:
                          help="with no watcher running, wait this long for the messages to "
                               "go out (default 2m); the rest go with the next `watcher run`")
         act.add_argument("--database", type=Path,
+                         help="use this database instead of [watcher] database")
+
+    webcmd = sub.add_parser(
+        "web", help="the contacts' page: print or revoke a contact's secret link",
+        description="Each contact opens the contacts' page with a personal secret link. "
+                    "`link` prints a new one (earlier links keep working until revoked); "
+                    "`revoke` ends every link of the contact, and the sessions opened with "
+                    "them, including the links their alerts carried.")
+    web_sub = webcmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("link", "print a new secret link for a contact"),
+                       ("revoke", "end every link of a contact")):
+        one = web_sub.add_parser(name, help=text, description=text.capitalize() + ".")
+        one.add_argument("--config", required=True, type=Path, help="the TOML config file")
+        one.add_argument("contact", help="the contact (a key of [contacts])")
+        one.add_argument("--database", type=Path,
                          help="use this database instead of [watcher] database")
 
     replay = sub.add_parser(
@@ -494,9 +510,36 @@ async def deliver_notices(app: App, incident: int, timeout: float) -> int:
     return app.store.pending_deliveries(incident)
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    config = _load(args.config, secrets=False)
+    if config.web is None:
+        raise UsageError("the contacts' page is not configured: add a [web] section to the "
+                         "config (see docs/web.md)")
+    if args.contact not in config.contacts:
+        raise UsageError(f'no contact "{args.contact}"; known contacts: '
+                         f'{", ".join(sorted(config.contacts))}')
+    store = Store(args.database or config.database)
+    try:
+        with store.transaction():
+            if args.action == "revoke":
+                count = store.revoke_web_tokens(args.contact, utcnow())
+                print(f"Revoked {count} link(s) of {config.contacts[args.contact].name}; "
+                      "their open pages are closed too.")
+                return 0
+            token = web_auth.mint(store, args.contact, web_auth.CONTACT, utcnow())
+    finally:
+        store.close()
+    base = config.web.public_url or f"http://{config.web.listen}"
+    print(web_auth.link(base, token))
+    if config.web.public_url is None:
+        print("(no [web] public_url: this link works only on this machine)", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay, "drill": cmd_drill,
             "audit": cmd_audit, "status": cmd_status, "evidence": cmd_evidence,
-            "init": cmd_init, "ack": cmd_act, "standdown": cmd_act}
+            "init": cmd_init, "ack": cmd_act, "standdown": cmd_act,
+            "web": cmd_web}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
