@@ -88,6 +88,7 @@ __all__ = [
     "TelegramPerson",
     "WaitAckStep",
     "WatcherSection",
+    "WebSection",
     "addresses",
     "load",
     "parse",

@@ -38,7 +38,9 @@ TEST_TEXT = ("[TEST] This is a test of your alert channel, sent from the watcher
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # the link's token must never leave in a Referer
+    # Never cross-site (the link carries a token); same-origin, so that a POST from our own
+    # page carries its real Origin (with no-referrer Chromium sends "Origin: null").
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
