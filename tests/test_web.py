@@ -233,3 +233,50 @@ def test_web_section_is_checked(tmp_path: Path) -> None:
         assert any(p.startswith("web.") for p in raised.value.problems)
     config = load(write_config(tmp_path, "[web]\n"), environ={})
     assert config.web is not None and config.web.listen == "127.0.0.1:8470"
+
+
+async def test_a_taken_port_does_not_stop_the_watch(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+    import io
+    import json
+    import socket
+
+    from tests.web_rig import CODE_USE, rig_config
+    from watcher.app import App
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        config = load(rig_config(tmp_path, "json://127.0.0.1:9/hook", listen=f"127.0.0.1:{port}"),
+                      environ={})
+        out = io.StringIO()
+        app = App(config, stdout=out, connectors=[])
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.run(stop=stop))
+        try:
+            (tmp_path / "feed.jsonl").write_text(json.dumps(CODE_USE) + "\n")
+            await eventually(lambda: "ALERT to Jo" in out.getvalue(), "the alert")
+        finally:
+            stop.set()
+            await task
+            await app.aclose()
+        assert "the contacts' page could not start" in caplog.text
+        assert app.web is not None and app.web.port is None
+    finally:
+        taken.close()
+
+
+async def test_sessions_are_capped(tmp_path: Path) -> None:
+    from watcher.web import server
+
+    async with running(tmp_path) as rig, client() as http:
+        link = rig.link("jo")
+        for _ in range(server.MAX_SESSIONS + 20):
+            async with http.get(link, allow_redirects=False) as r:
+                assert r.status == 200
+        assert rig.app.web is not None
+        assert len(rig.app.web.sessions) <= server.MAX_SESSIONS
+        assert (await page(http, rig.base + "/"))[0] == 200  # the newest still works

@@ -103,9 +103,10 @@ class Rig:
         return found.state.value
 
 
-def rig_config(folder: Path, sink_url: str, public_url: str | None = PUBLIC) -> Path:
+def rig_config(folder: Path, sink_url: str, public_url: str | None = PUBLIC,
+               listen: str = "127.0.0.1:0") -> Path:
     """Alex is reached only through Apprise (no way to reply there); Jo by the console."""
-    web_section = "\n[web]\nlisten = \"127.0.0.1:0\"\n" + (
+    web_section = f'\n[web]\nlisten = "{listen}"\n' + (
         f'public_url = "{public_url}"\n' if public_url else "")
     text = BASE_CONFIG.format(extra=web_section).replace(
         'name = "Alex"\nconsole = true', f'name = "Alex"\napprise = ["{sink_url}"]')

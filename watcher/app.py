@@ -65,7 +65,7 @@ def build_connectors(config: Config) -> list[Connector]:
 class App:
     def __init__(self, config: Config, database: Path | None = None,
                  stdout: TextIO | None = None, clock: Callable[[], datetime] = utcnow,
-                 connectors: Sequence[Connector] | None = None) -> None:
+                 connectors: Sequence[Connector] | None = None, web: bool = True) -> None:
         self.config = config
         self.clock = clock
         self.store = Store(database or config.database)
@@ -92,7 +92,9 @@ class App:
         self._db_failure: str | None = None
         self.probe_every = failsafe.PROBE_EVERY
         self.web: WebServer | None = None
-        if config.web is not None:  # i14-web: the contacts' page, in this loop
+        # i14-web: the contacts' page, in this loop; not for the short runs of `watcher
+        # drill` and `watcher ack` (web=False), which must not take the page's port.
+        if config.web is not None and web:
             from watcher.web.server import WebServer
 
             self.web = WebServer(config, self.store, self.supervisor, clock, self._wake.set)

@@ -408,7 +408,7 @@ async def drill(config: Config, database: Path, code: str, timeout: float,
                 here: bool) -> tuple[str, bool]:
     """Start a drill; run it in this process unless a running watcher owns the database.
     Return the report and whether someone acknowledged."""
-    app = App(config, database=database, connectors=None if here else [])
+    app = App(config, database=database, connectors=None if here else [], web=False)
     incident = start_drill(config, app.store, code, utcnow())
     stop = asyncio.Event()
     runner = asyncio.create_task(app.run(stop=stop)) if here else None
@@ -466,7 +466,7 @@ def cmd_act(args: argparse.Namespace) -> int:
 async def operator_action(config: Config, database: Path, command: str, incident: int,
                           timeout: float, here: bool) -> int:
     """Act as the operator; with no watcher running (`here`), deliver the notices too."""
-    app = App(config, database=database, connectors=None if here else [])
+    app = App(config, database=database, connectors=None if here else [], web=False)
     try:
         names = {key: c.name for key, c in config.contacts.items()}
         now = utcnow()

@@ -33,6 +33,7 @@ from watcher.web.views import Views
 log = logging.getLogger("watcher.web")
 COOKIE = "watcher_session"
 SESSION_SECONDS = 12 * 3600
+MAX_SESSIONS = 500  # a leaked link opened in a loop must not grow memory without end
 TEST_TEXT = ("[TEST] This is a test of your alert channel, sent from the watcher's page at "
              "{who}'s request. Nothing has happened; there is nothing to do.")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -149,6 +150,15 @@ class WebServer:
             return None
         return session
 
+    def _prune(self) -> None:
+        """Forget expired sessions; past the cap, the oldest go first (they open again
+        with their link)."""
+        now = time.monotonic()
+        for sid in [k for k, v in self.sessions.items() if v.expires < now]:
+            del self.sessions[sid]
+        while len(self.sessions) >= MAX_SESSIONS:
+            del self.sessions[next(iter(self.sessions))]
+
     async def _same_site(self, request: web.Request, session: Session) -> bool:
         """A POST must come from our own page: its Origin (when sent) is ours, and it
         carries this session's CSRF token. (The cookie is SameSite=Strict as well.)"""
@@ -189,6 +199,7 @@ class WebServer:
         grant = auth.check(self.store, request.match_info["token"])
         if grant is None:
             return bare_404()
+        self._prune()
         sid = secrets.token_urlsafe(32)
         self.sessions[sid] = Session(grant, secrets.token_urlsafe(32),
                                      time.monotonic() + SESSION_SECONDS)
