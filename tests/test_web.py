@@ -280,3 +280,46 @@ async def test_sessions_are_capped(tmp_path: Path) -> None:
         assert rig.app.web is not None
         assert len(rig.app.web.sessions) <= server.MAX_SESSIONS
         assert (await page(http, rig.base + "/"))[0] == 200  # the newest still works
+
+
+async def test_enrolment_says_too_common_and_gives_the_toml(tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture
+                                                            ) -> None:
+    from tests.web_rig import OK_MESSAGES
+
+    async with running(tmp_path) as rig, client() as http:
+        await open_link(http, rig.link("jo"))
+        token = await csrf_of(http, rig.base + "/enrol")
+        async with http.post(rig.base + "/enrol", data={
+                "csrf": token, "phrase": "ok", "person": "sam", "tolerance": "typos"}) as r:
+            text = await r.text()
+        assert f"too common: &#39;ok&#39; occurs {OK_MESSAGES} times in 300 past" in text
+        secret = 'the "blue" kettle is broken'
+        async with http.post(rig.base + "/enrol", data={
+                "csrf": token, "phrase": secret, "person": "sam", "tolerance": "exact"}) as r:
+            text = await r.text()
+        assert "not found in 300 past messages" in text
+        assert "phrase = [&#34;the \\&#34;blue\\&#34; kettle is broken&#34;]" in text
+        assert 'tolerance = &#34;exact&#34;' in text
+        assert "kettle" not in caplog.text  # the candidate code is never logged
+        async with http.post(rig.base + "/enrol", data={"phrase": "ok", "person": "sam"},
+                             allow_redirects=False) as r:
+            assert r.status == 403  # a POST like any other: CSRF-checked
+
+
+@settings(max_examples=200, deadline=None)
+@given(phrase=st.text(min_size=1, max_size=40).filter(lambda t: t.strip() == t and t))
+def test_the_toml_to_paste_gives_back_the_phrase(phrase: str) -> None:
+    """Whatever the survivor chose (quotes, backslashes, emoji, control characters), the
+    snippet the page shows parses as TOML into exactly that phrase."""
+    import tomllib
+
+    from watcher.web import enrol
+
+    config = load(Path(__file__).parent.parent / "config.example.toml", environ={},
+                  secrets=False)
+    person = next(iter(config.people))
+    for tolerance in ("typos", "exact"):
+        result = enrol.trial(config, [], phrase, person, tolerance)
+        parsed = tomllib.loads(result.toml)["codes"]["NEW-NAME"]
+        assert parsed["phrase"] == [phrase] and parsed["person"] == person

@@ -103,10 +103,26 @@ class Rig:
         return found.state.value
 
 
+OK_MESSAGES = 212  # the history file's innocent "ok"s: the enrolment page counts them
+
+
+def write_history(folder: Path) -> Path:
+    """Sam's ordinary past messages: many plain "ok"s, and nothing like a code."""
+    lines = [{"platform": "telegram", "person": "sam", "kind": "message", "id": f"h/{n}",
+              "at": f"2026-10-01T{n // 60 % 24:02d}:{n % 60:02d}:00Z",
+              "text": "ok" if n < OK_MESSAGES else f"see you at {n % 12 + 1} for tea"}
+             for n in range(300)]
+    path = folder / "history.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
 def rig_config(folder: Path, sink_url: str, public_url: str | None = PUBLIC,
                listen: str = "127.0.0.1:0") -> Path:
     """Alex is reached only through Apprise (no way to reply there); Jo by the console."""
-    web_section = f'\n[web]\nlisten = "{listen}"\n' + (
+    folder.mkdir(parents=True, exist_ok=True)
+    write_history(folder)
+    web_section = f'\n[web]\nlisten = "{listen}"\nhistory = ["history.jsonl"]\n' + (
         f'public_url = "{public_url}"\n' if public_url else "")
     text = BASE_CONFIG.format(extra=web_section).replace(
         'name = "Alex"\nconsole = true', f'name = "Alex"\napprise = ["{sink_url}"]')

@@ -307,6 +307,8 @@ class WebSection(_Strict):
 
     listen: str = "127.0.0.1:8470"
     public_url: str | None = None
+    # Past messages (event files or Telegram exports) the enrolment page tries phrases on.
+    history: list[str] = Field(default_factory=list)
 
     @field_validator("listen")
     @classmethod

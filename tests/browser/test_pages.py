@@ -163,3 +163,25 @@ async def test_no_link_revoked_link_and_cross_site_post_fail(browser: Browser,
         assert await status_of(page, rig.base + "/") == 404  # the session ended with it
         assert await status_of(page, link) == 404  # and the link opens nothing
         await context.close()
+
+
+async def test_enrolment_page_says_too_common(browser: Browser, tmp_path: Path) -> None:
+    folder = shots(tmp_path)
+    async with running(tmp_path) as rig:
+        context = await browser.new_context(viewport=DESKTOP)
+        page = await context.new_page()
+        await page.goto(rig.link("jo"))
+        await page.get_by_role("link", name="Try a code").click()
+        await page.get_by_label("Phrase").fill("ok")
+        await page.get_by_role("button", name="Try it").click()
+        verdict = page.locator("#verdict")
+        await verdict.wait_for()
+        assert "too common: 'ok' occurs 212 times" in await verdict.inner_text()
+        # The screenshots show a rare phrase, with the TOML to paste.
+        await page.get_by_label("Phrase").fill("the blue kettle is broken")
+        await page.get_by_role("button", name="Try it").click()
+        await page.get_by_text("a good candidate").wait_for()
+        await page.screenshot(path=str(folder / "enrol-desktop.png"), full_page=True)
+        await page.set_viewport_size(PHONE)
+        await page.screenshot(path=str(folder / "enrol-phone.png"), full_page=True)
+        await context.close()

@@ -9,6 +9,7 @@ own routes (a webhook) with `add_routes`; those do their own authentication.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -25,9 +26,10 @@ from playbooks import actions
 from playbooks.drills import start_drill
 from watcher import evidence
 from watcher.config import Config
+from watcher.models import Event
 from watcher.store import Store
 from watcher.supervision import Supervisor
-from watcher.web import auth
+from watcher.web import auth, enrol
 from watcher.web.views import Views
 
 log = logging.getLogger("watcher.web")
@@ -85,6 +87,7 @@ class WebServer:
         self._open: set[str] = set()  # route names mounted by connectors (own auth)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self._history: tuple[list[Event], list[str]] | None = None  # read on first use
         self.app.router.add_get("/c/{token}", self.open_link, name="link")
         self.app.router.add_get("/", self.overview)
         self.app.router.add_get("/incident/{n:\\d{1,12}}", self.incident)
@@ -92,6 +95,8 @@ class WebServer:
         self.app.router.add_post("/incident/{n:\\d{1,12}}/standdown", self.standdown)
         self.app.router.add_post("/test", self.send_test)
         self.app.router.add_post("/drill", self.drill)
+        self.app.router.add_get("/enrol", self.enrol_page)
+        self.app.router.add_post("/enrol", self.enrol_try)
         self.app.router.add_get("/evidence", self.evidence_page)
         self.app.router.add_get("/evidence/export.html", self.evidence_export)
 
@@ -276,6 +281,38 @@ class WebServer:
         number = start_drill(self.config, self.store, code, self.clock())
         self.wake()
         raise web.HTTPSeeOther(f"/incident/{number}")
+
+    async def _loaded(self) -> tuple[list[Event], list[str]]:
+        if self._history is None:  # read once, off the loop: the watch must not wait
+            self._history = await asyncio.to_thread(enrol.load_history, self.config)
+        return self._history
+
+    def _enrol(self, session: Session, result: enrol.Trial | None = None,
+               problem: str = "") -> web.Response:
+        events, problems = self._history or ([], [])
+        return self._page("enrol.html", session, people=self.views.people(), result=result,
+                          files=enrol.history_names(self.config), messages=len(events),
+                          problems=problems, problem=problem)
+
+    async def enrol_page(self, request: web.Request) -> web.StreamResponse:
+        session = self._full(request)
+        await self._loaded()
+        return self._enrol(session)
+
+    async def enrol_try(self, request: web.Request) -> web.StreamResponse:
+        session = self._full(request)
+        form = await request.post()
+        phrase = str(form.get("phrase", "")).strip()
+        person = str(form.get("person", ""))
+        if person not in self.config.people:
+            raise web.HTTPNotFound()
+        if not phrase or len(phrase) > enrol.MAX_PHRASE:
+            return self._enrol(session, problem=f"Type a phrase of 1 to {enrol.MAX_PHRASE} "
+                                                "characters.")
+        events, _ = await self._loaded()
+        result = await asyncio.to_thread(enrol.trial, self.config, events, phrase, person,
+                                         str(form.get("tolerance", "typos")))
+        return self._enrol(session, result)
 
     async def evidence_page(self, request: web.Request) -> web.StreamResponse:
         session = self._full(request)

@@ -54,6 +54,9 @@ class Views:
         found = self.config.people.get(key)
         return found.name if found else key
 
+    def people(self) -> list[tuple[str, str]]:
+        return [(key, p.name) for key, p in self.config.people.items()]
+
     def addresses(self, contact: str) -> list[tuple[str, str]]:
         return addresses(self.config, contact)
 
