@@ -333,7 +333,14 @@ def cmd_init(args: argparse.Namespace) -> int:
         answers = init.interview(input)
     except (EOFError, KeyboardInterrupt):
         raise UsageError("stopped before the end; nothing was written") from None
+    try:  # i14-web: Apprise URLs (they may hold passwords) go to files beside the config
+        secrets_written = init.write_secrets(args.out.resolve().parent, answers)
+    except FileExistsError as exc:
+        raise UsageError(f"{exc.filename} exists; move it away (it is never overwritten)"
+                         ) from None
     init.write_config(args.out, init.render(answers))
+    for path in secrets_written:
+        print(f"Wrote {path} (an Apprise URL, readable by you only)")
     print(f"Wrote {args.out} (readable by you only). Next: watcher check --config {args.out}")
     return 0
 
