@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from playbooks.actions import OPERATOR
-from playbooks.channels import Channel, DeliveryError, addresses
+from playbooks.channels import WAY_BACK, Channel, DeliveryError, addresses
 from playbooks.drills import due_reminders
 from playbooks.guard import Guard
 from playbooks.templates import incident_fields, render
@@ -146,7 +146,7 @@ class PlaybookRunner:
         if web is None or web.public_url is None or channel not in NO_REPLY:
             return ""
         token = auth.mint(self.store, contact, auth.incident_scope(incident_id), now)
-        return f"\n\nAcknowledge or stand down: {auth.link(web.public_url, token)}"
+        return f"\n\n{WAY_BACK}{auth.link(web.public_url, token)}"
 
     def _notices(self) -> int:
         """Tell contacts what changed: an ack, a stand-down, a false all-clear, a failure."""

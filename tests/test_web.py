@@ -323,3 +323,49 @@ def test_the_toml_to_paste_gives_back_the_phrase(phrase: str) -> None:
         result = enrol.trial(config, [], phrase, person, tolerance)
         parsed = tomllib.loads(result.toml)["codes"]["NEW-NAME"]
         assert parsed["phrase"] == [phrase] and parsed["person"] == person
+
+
+async def test_ntfy_alert_has_an_acknowledge_action(tmp_path: Path) -> None:
+    """Where the service supports actions (ntfy), the alert's link is also a button on the
+    notification: through real Apprise to a loopback ntfy stand-in."""
+    import asyncio
+    import io
+    import json as jsonlib
+
+    from aiohttp import web
+
+    from tests.web_rig import CODE_USE, LINK, rig_config
+    from watcher.app import App
+
+    posts: list[tuple[dict[str, str], dict[str, str]]] = []
+
+    async def ntfy(request: web.Request) -> web.Response:
+        posts.append((dict(request.headers), jsonlib.loads(await request.text())))
+        return web.json_response({"id": "1"})
+
+    stand_in = web.Application()
+    stand_in.router.add_post("/", ntfy)
+    runner = web.AppRunner(stand_in, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        config = load(rig_config(tmp_path, f"ntfy://127.0.0.1:{port}/alex-alerts?priority=high"),
+                      environ={})
+        app = App(config, stdout=io.StringIO(), connectors=[])
+        stop = asyncio.Event()
+        task = asyncio.create_task(app.run(stop=stop))
+        try:
+            (tmp_path / "feed.jsonl").write_text(jsonlib.dumps(CODE_USE) + "\n")
+            headers, body = await eventually(lambda: posts[0] if posts else None, "ntfy post")
+        finally:
+            stop.set()
+            await task
+            await app.aclose()
+    finally:
+        await runner.cleanup()
+    link = LINK.search(body["message"])
+    assert link is not None
+    assert headers["X-Actions"] == f"view, Acknowledge, {link.group(0)}"
+    assert headers.get("X-Priority") == "high"  # the contact's own options are kept
