@@ -109,10 +109,12 @@ class PlaybookRunner:
                  now: datetime) -> None:
         """Nobody acknowledged and the last step is done. The incident stays open (status
         shows it) until someone acts. The contacts are told in this same transaction, so a
-        crash cannot lose it; not for a drill (its report says so and `watcher drill` ends
-        it) nor for a playbook that never waited for an answer (nobody was asked to)."""
+        crash cannot lose it, when the playbook ends on a wait: that wait has run out with
+        no answer. Not when it ends on a notify (that message has just gone out, and nobody
+        was given time to answer it), nor for a drill (its report says so and `watcher
+        drill` ends it)."""
         self.store.log(now, "incident", incident_id, {"state": "open", "playbook": "ended"})
-        if drill or not any(isinstance(s, WaitAckStep) for s in steps):
+        if drill or not steps or not isinstance(steps[-1], WaitAckStep):
             return
         self._send(incident_id, self.store.told(incident_id), PLAYBOOK_ENDED, {}, now,
                    "notice")

@@ -170,8 +170,9 @@ async def test_a_playbook_that_runs_out_is_told_and_stays_open(tmp_path: Path) -
         app.close()
 
 
-async def test_a_notify_only_playbook_ending_tells_nobody(tmp_path: Path) -> None:
-    """check-on-me only notifies: nobody was asked to answer, so its end is no news."""
+async def test_a_playbook_ending_on_a_notify_tells_nobody(tmp_path: Path) -> None:
+    """check-on-me ends on a notify: that alert has just gone out and nobody was given time
+    to answer it, so its end is no news (a playbook that ends on a wait is told)."""
     config = load(write_config(tmp_path), environ={})
     clock = Clock()
     out = io.StringIO()
