@@ -4,6 +4,7 @@ contact, cross-site POSTs refused, tests through the outbox to a real Apprise js
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -69,10 +70,13 @@ async def test_nothing_without_a_valid_link(tmp_path: Path) -> None:
         assert rig.state() == "open"
 
 
-async def test_contact_acknowledges_on_the_page(tmp_path: Path) -> None:
+async def test_contact_acknowledges_on_the_page(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     async with running(tmp_path) as rig, client() as http:
         await fired(rig)
-        await open_link(http, rig.link("jo"))
+        link = rig.link("jo")
+        await open_link(http, link)
         cookie = next(c for c in http.cookie_jar if c.key == "watcher_session")
         assert cookie["httponly"] and cookie["samesite"] == "Strict"
         assert not cookie["secure"]  # public_url is http here (see the https test)
@@ -94,6 +98,10 @@ async def test_contact_acknowledges_on_the_page(tmp_path: Path) -> None:
         await eventually(lambda: any("Jo is handling" in m for m in rig.sink.messages()),
                          "Alex to be told")
         assert not rig.app.store.run_active(1)  # escalation stopped
+    # No link, session or CSRF token ever reaches a log, at any level.
+    secrets_seen = [link.rsplit("/", 1)[1], cookie.value, token.group(1)]
+    assert not [x for x in secrets_seen if x in caplog.text]
+    assert "the network went down" not in caplog.text
 
 
 async def test_cross_site_posts_fail(tmp_path: Path) -> None:
@@ -140,9 +148,18 @@ async def test_alert_link_opens_only_its_alert(tmp_path: Path) -> None:
         assert 'url=/incident/1#act' in text
         status, page_text = await page(http, rig.base + "/incident/1")
         assert status == 200 and "Acknowledge: I am dealing with it" in page_text
-        for other in ("/", "/evidence", "/incident/2", "/evidence/export.html"):
+        from playbooks.drills import start_drill
+
+        other_alert = start_drill(rig.config, rig.app.store, "flower", rig.app.clock())
+        for other in ("/", "/evidence", f"/incident/{other_alert}", "/evidence/export.html",
+                      "/enrol"):
             assert (await page(http, rig.base + other))[0] == 404, other
         token = await csrf_of(http, rig.base + "/incident/1")
+        for action in ("ack", "standdown"):
+            async with http.post(f"{rig.base}/incident/{other_alert}/{action}",
+                                 data={"csrf": token}, allow_redirects=False) as r:
+                assert r.status == 404
+        assert rig.state(other_alert) == "open"
         async with http.post(rig.base + "/drill", data={"csrf": token, "code": "flower"},
                              allow_redirects=False) as r:
             assert r.status == 404
