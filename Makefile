@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: example test lint typecheck audit pytest pds dovecot lock clean
+.PHONY: example test lint typecheck audit pytest pds dovecot chromium lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,11 @@ pds:
 dovecot:
 	bash scripts/install-dovecot.sh
 
-pytest: $(VENV)/.installed-dev pds dovecot
+# Debian's Chromium, for the contacts' page browser tests (apt-get as root; see the script).
+chromium:
+	bash scripts/install-chromium.sh
+
+pytest: $(VENV)/.installed-dev pds dovecot chromium
 	$(BIN)/pytest -q
 
 test: lint typecheck audit pytest

@@ -6,16 +6,35 @@ ones that need no account (console) and Apprise for everything else.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from typing import Protocol, TextIO
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from watcher.config import Config, SecretRef, addresses
 from watcher.logs import escape
 from watcher.models import DeliveryError
 
-__all__ = ["AppriseChannel", "Channel", "ConsoleChannel", "DeliveryError", "addresses",
-           "apprise_url"]
+__all__ = ["WAY_BACK", "AppriseChannel", "Channel", "ConsoleChannel", "DeliveryError",
+           "addresses", "apprise_url", "with_ack_action"]
+
+# i14-web: how an alert's last line offers the contacts' page (PlaybookRunner._way_back).
+WAY_BACK = "Acknowledge or stand down: "
+_WAY_BACK_LINK = re.compile(re.escape(WAY_BACK) + r"(https?://\S+)\s*$")
+
+
+def with_ack_action(url: str, text: str) -> str:
+    """An ntfy URL gains an Acknowledge action that opens the alert's link on the page
+    (ntfy shows it as a button on the notification); other services are left as they are."""
+    found = _WAY_BACK_LINK.search(text)
+    if found is None or not url.startswith(("ntfy://", "ntfys://")):
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k != "actions"]
+    query.append(("actions", f"view, Acknowledge, {found.group(1)}"))
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
 
 def apprise_url(config: Config, secrets: Mapping[str, str], contact: str, address: str) -> str:
@@ -96,7 +115,7 @@ class AppriseChannel:
         import apprise  # heavy import, only when a contact uses it
 
         client = apprise.Apprise()
-        if not client.add(self.url(contact, address)):
+        if not client.add(with_ack_action(self.url(contact, address), text)):
             raise DeliveryError(f"contacts.{contact}.apprise[{address}] is not a URL Apprise "
                                 "understands", permanent=True)
         ok = await client.async_notify(body=text, title="Watcher alert")

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-from playbooks.channels import Channel, DeliveryError, addresses
+from playbooks.actions import OPERATOR
+from playbooks.channels import WAY_BACK, Channel, DeliveryError, addresses
 from playbooks.drills import due_reminders
 from playbooks.guard import Guard
 from playbooks.templates import incident_fields, render
 from watcher.config import Config, NotifyStep, WaitAckStep, parse_duration
 from watcher.models import IncidentState, utcnow
 from watcher.store import Delivery, Run, Store, ts
+from watcher.web import auth
 
 log = logging.getLogger("watcher.playbooks")
 
@@ -33,6 +35,12 @@ DRILL_DUE = ("Reminder: a drill of {person}'s '{code}' code is due (last drill: 
              "Ask whoever runs the watcher to start one: watcher drill CODE.")
 UNREACHABLE = ("Could not deliver alert #{incident} about {person} to {who} ({detail}). "
                "Please reach {who} another way.")
+PLAYBOOK_ENDED = ("Nobody has acknowledged {person}'s alert (#{incident}, '{code}' at {time}) "
+                  "and its playbook has run out: no more alerts will be sent. The alert stays "
+                  "open until someone acknowledges or stands it down. Please make sure someone "
+                  "is dealing with it.")
+OPERATOR_NAME = "the operator at the watcher"
+NO_REPLY = frozenset({"apprise", "console"})  # channels a contact cannot answer through
 MAX_BACKOFF = timedelta(minutes=10)
 
 
@@ -67,6 +75,9 @@ class PlaybookRunner:
                     or run.step >= len(book.steps):
                 self.store.update_run(run.incident_id, step=run.step, due_at=now,
                                       waiting=False, repeats=run.repeats, status="finished")
+                if incident is not None and book is not None \
+                        and incident.state == IncidentState.OPEN:
+                    self._ran_out(run.incident_id, incident.drill, book.steps, now)
                 return
             step = book.steps[run.step]
             if isinstance(step, NotifyStep):
@@ -94,6 +105,20 @@ class PlaybookRunner:
         self.store.update_run(run.incident_id, step=next_step, due_at=now, waiting=False,
                               repeats=repeats)
 
+    def _ran_out(self, incident_id: int, drill: bool, steps: Sequence[object],
+                 now: datetime) -> None:
+        """Nobody acknowledged and the last step is done. The incident stays open (status
+        shows it) until someone acts. The contacts are told in this same transaction, so a
+        crash cannot lose it, when the playbook ends on a wait: that wait has run out with
+        no answer. Not when it ends on a notify (that message has just gone out, and nobody
+        was given time to answer it), nor for a drill (its report says so and `watcher
+        drill` ends it)."""
+        self.store.log(now, "incident", incident_id, {"state": "open", "playbook": "ended"})
+        if drill or not steps or not isinstance(steps[-1], WaitAckStep):
+            return
+        self._send(incident_id, self.store.told(incident_id), PLAYBOOK_ENDED, {}, now,
+                   "notice")
+
     def _notify(self, incident_id: int, step: NotifyStep, now: datetime) -> None:
         self._send(incident_id, step.notify, step.message, step.messages, now)
 
@@ -112,7 +137,18 @@ class PlaybookRunner:
             for channel, address in addresses(self.config, contact):
                 # Rendered per channel: each has its own length limit to fit.
                 text = render(template, fields, contact, self.config, extra, channel, prefix)
+                text += self._way_back(incident_id, contact, channel, now)
                 self.store.enqueue(incident_id, contact, channel, address, text, now, kind)
+
+    def _way_back(self, incident_id: int, contact: str, channel: str, now: datetime) -> str:
+        """A channel that cannot carry a reply ends with the contact's link to this alert on
+        the contacts' page (it opens on the Acknowledge button). The link is scoped to this
+        one alert (watcher/web/auth.py): whoever sees the message can act on it, no more."""
+        web = self.config.web
+        if web is None or web.public_url is None or channel not in NO_REPLY:
+            return ""
+        token = auth.mint(self.store, contact, auth.incident_scope(incident_id), now)
+        return f"\n\n{WAY_BACK}{auth.link(web.public_url, token)}"
 
     def _notices(self) -> int:
         """Tell contacts what changed: an ack, a stand-down, a false all-clear, a failure."""
@@ -172,6 +208,8 @@ class PlaybookRunner:
         return found.playbook or "" if found else ""
 
     def _name(self, contact: str) -> str:
+        if contact == OPERATOR and contact not in self.config.contacts:
+            return OPERATOR_NAME
         found = self.config.contacts.get(contact)
         return found.name if found else contact
 

@@ -108,6 +108,7 @@ TOP_LEVEL: dict[str, tuple[type[BaseModel], bool]] = {  # section: (model, is a 
     "watcher": (cfg.WatcherSection, False), "people": (cfg.Person, True),
     "contacts": (cfg.Contact, True), "codes": (cfg.Code, True),
     "playbooks": (cfg.Playbook, True), "connectors": (cfg.Connectors, False),
+    "web": (cfg.WebSection, False),
 }
 FREE_FORM = {"fields", "messages"}  # tables whose keys are the user's own names
 
@@ -166,7 +167,7 @@ def _check_path(parts: list[str], where: str, used: set[str]) -> list[str]:
     return _walk(model, rest, where, used)
 
 
-DOTTED = re.compile(r"`\[?((?:watcher|people|contacts|codes|playbooks|connectors)"
+DOTTED = re.compile(r"`\[?((?:watcher|people|contacts|codes|playbooks|connectors|web)"
                     r"(?:\.[A-Za-z0-9_\-]+|\[\d+\])+)\]?`")
 
 

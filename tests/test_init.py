@@ -29,9 +29,13 @@ def test_init_through_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ("Contact's name", "Alex"),
         ("Alex's Telegram chat id", "98765"),
         ("Alex's Signal number", ""),
+        ("Alex's Apprise URL", ""),
         ("Contact's name", "Jo \"JJ\""),
         ("Telegram chat id", ""),
         ("Signal number", "+447700900003"),
+        ("Apprise URL", "jo at example.com"),
+        ("Write the whole Apprise URL", None),
+        ("Apprise URL", "mailtos://jo:hunter2@example.com"),
         ("Contact's name", ""),
         ("The number signal-cli-rest-api serves", "+447700900002"),
         ("The exact phrase agreed", "the network went down at work"),
@@ -48,6 +52,11 @@ def test_init_through_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     text = out.read_text()
     assert 'timezone = "Europe/London"' in text
+    # The Apprise URL (a password in it) is in its own 0600 file, named by the config.
+    assert "hunter2" not in text and 'apprise = [{ file = "secrets/jo-jj.apprise" }]' in text
+    secret = tmp_path / "secrets" / "jo-jj.apprise"
+    assert secret.read_text().strip() == "mailtos://jo:hunter2@example.com"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert "token = { env = \"WATCHER_TELEGRAM_TOKEN\" }" in text
     assert main(["check", "--config", str(out)]) == 2  # the token's variable is not set yet
     monkeypatch.setenv("WATCHER_TELEGRAM_TOKEN", "123:abc")

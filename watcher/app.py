@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from connectors.base import Connector, ConnectorError
 from connectors.replay import LineError, Position, ReplayFile
@@ -30,6 +30,9 @@ from watcher.store import ImageCache, Store, StoreError, from_ts, ts
 from watcher.supervision import Supervisor
 from watcher.unchecked import CrashWatch, UncheckedNotices
 
+if TYPE_CHECKING:
+    from watcher.web.server import WebServer
+
 log = logging.getLogger("watcher.app")
 RESTART_DELAY = 5.0
 REPLAY_BATCH = 200
@@ -42,7 +45,7 @@ def unknown_person(config: Config, event: Event) -> str | None:
     return f'no person "{event.person}" in the config; known people: {known}'
 
 
-def build_connectors(config: Config) -> list[Connector]:
+def build_connectors(config: Config, shared_web: bool = False) -> list[Connector]:
     """The platform connectors the config asks for (imported only when configured)."""
     found: list[Connector] = []
     if config.connectors.telegram is not None:
@@ -60,7 +63,8 @@ def build_connectors(config: Config) -> list[Connector]:
     if config.connectors.sms is not None:
         from connectors.sms.connector import SmsConnector
 
-        found.append(SmsConnector(config))
+        # Its webhook goes on the contacts' page's listener when that runs, else its own.
+        found.append(SmsConnector(config, serve=not shared_web))
     if config.connectors.email is not None:
         from connectors.email.connector import EmailConnector
 
@@ -71,7 +75,7 @@ def build_connectors(config: Config) -> list[Connector]:
 class App:
     def __init__(self, config: Config, database: Path | None = None,
                  stdout: TextIO | None = None, clock: Callable[[], datetime] = utcnow,
-                 connectors: Sequence[Connector] | None = None) -> None:
+                 connectors: Sequence[Connector] | None = None, web: bool = True) -> None:
         self.config = config
         self.clock = clock
         self.store = Store(database or config.database)
@@ -80,7 +84,9 @@ class App:
         detectors, warnings = build_detectors(config, ImageCache(self.store))
         self.warnings.extend(warnings)
         self.engine = Engine(config, self.store, detectors, clock)
-        self.connectors = list(build_connectors(config) if connectors is None else connectors)
+        shared_web = config.web is not None and web
+        self.connectors = list(build_connectors(config, shared_web) if connectors is None
+                               else connectors)
         self.channels: dict[str, Channel] = {
             "console": ConsoleChannel(config, stdout),
             "apprise": AppriseChannel(config, config.secrets),
@@ -104,6 +110,17 @@ class App:
         # Feeds whose connector is starting: what it reports as fine then is not a read.
         self._starting: set[str] = set()
         self.probe_every = failsafe.PROBE_EVERY
+        self.web: WebServer | None = None
+        # i14-web: the contacts' page, in this loop; not for the short runs of `watcher
+        # drill` and `watcher ack` (web=False), which must not take the page's port.
+        if config.web is not None and web:
+            from watcher.web.server import WebServer
+
+            self.web = WebServer(config, self.store, self.supervisor, clock, self._wake.set)
+            for connector in self.connectors:  # e.g. an SMS gateway's webhook
+                routes = getattr(connector, "web_routes", None)
+                if callable(routes):
+                    self.web.add_routes(routes())
 
     def _anchor(self, database: Path) -> None:
         """Anchor the evidence log outside the database (a broken key never stops the watch)."""
@@ -301,6 +318,7 @@ class App:
             return
         feeds_stop = asyncio.Event()
         tasks = self._run_connectors(feeds_stop)
+        await self._start_web()
         try:
             while not stop.is_set():
                 self._wake.clear()  # work arriving from here on wakes the sleep below
@@ -321,8 +339,22 @@ class App:
         finally:
             feeds_stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.web is not None:
+                await self.web.stop()
             await self.heartbeat.aclose()
         log.info("stopped")
+
+    async def _start_web(self) -> None:
+        """The page is how contacts without a chat answer; if it cannot start (the port is
+        taken), the watch itself goes on and the reason is logged."""
+        if self.web is None:
+            return
+        try:
+            await self.web.start()
+        except OSError as exc:
+            log.error("the contacts' page could not start on %s: %s",
+                      self.config.web.listen if self.config.web else "?",
+                      exc.strerror or type(exc).__name__)
 
     def _run_connectors(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         return [asyncio.create_task(self._keep_running(c, stop), name=f"connector-{c.name}")

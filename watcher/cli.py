@@ -16,6 +16,7 @@ from pathlib import Path
 from connectors.replay import LineError, Position, ReplayFile
 from connectors.telegram_export import ExportFormatError
 from detectors.codes import CodeLoadError, build_detectors
+from playbooks import actions
 from playbooks.channels import addresses
 from playbooks.drills import report, start_drill
 from watcher import anchor, evidence, init, logs
@@ -32,6 +33,7 @@ from watcher.status import status_data, status_report
 from watcher.store import Store, StoreError
 from watcher.supervision import Supervisor
 from watcher.watching import NOTHING_WATCHED, person_lines, record_nothing_watched, watches_nothing
+from watcher.web import auth as web_auth
 
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 1
@@ -128,6 +130,38 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--database", type=Path,
                        help="the database `run --database` will use (printed as the one used)")
 
+    for name, verb in (("ack", "acknowledge"), ("standdown", "stand down")):
+        act = sub.add_parser(
+            name, help=f"{verb} an alert as the operator at this machine",
+            description=f"{verb.capitalize()} alert N as the operator (recorded as \"operator\" "
+                        "in the evidence log; the contacts alerted are told). If a watcher is "
+                        "running on the same database, it tells them; otherwise this command "
+                        "does, then exits.",
+            epilog="Exit status: 0 done (or already handled); 2 no such alert, or it has "
+                   "already ended; 1 the database cannot be used.")
+        act.add_argument("--config", required=True, type=Path, help="the TOML config file")
+        act.add_argument("incident", type=_incident_number, help="the alert's number (#N)")
+        act.add_argument("--timeout", default="2m",
+                         help="with no watcher running, wait this long for the messages to "
+                              "go out (default 2m); the rest go with the next `watcher run`")
+        act.add_argument("--database", type=Path,
+                         help="use this database instead of [watcher] database")
+
+    webcmd = sub.add_parser(
+        "web", help="the contacts' page: print or revoke a contact's secret link",
+        description="Each contact opens the contacts' page with a personal secret link. "
+                    "`link` prints a new one (earlier links keep working until revoked); "
+                    "`revoke` ends every link of the contact, and the sessions opened with "
+                    "them, including the links their alerts carried.")
+    web_sub = webcmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("link", "print a new secret link for a contact"),
+                       ("revoke", "end every link of a contact")):
+        one = web_sub.add_parser(name, help=text, description=text.capitalize() + ".")
+        one.add_argument("--config", required=True, type=Path, help="the TOML config file")
+        one.add_argument("contact", help="the contact (a key of [contacts])")
+        one.add_argument("--database", type=Path,
+                         help="use this database instead of [watcher] database")
+
     replay = sub.add_parser(
         "replay", help="run events through the detectors only (no playbook, no database)",
         description="Run a JSON-lines event file through the detectors. Runs no playbook and "
@@ -137,6 +171,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true",
                         help="print one JSON object per match and nothing else on stdout")
     return parser
+
+
+def _incident_number(text: str) -> int:
+    value = text.strip().lstrip("#")
+    if not value.isdigit() or len(value) > 12:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an alert number (write it like 3)")
+    return int(value)
 
 
 def _load(path: Path, secrets: bool = True) -> Config:
@@ -326,7 +367,14 @@ def cmd_init(args: argparse.Namespace) -> int:
         answers = init.interview(input)
     except (EOFError, KeyboardInterrupt):
         raise UsageError("stopped before the end; nothing was written") from None
+    try:  # i14-web: Apprise URLs (they may hold passwords) go to files beside the config
+        secrets_written = init.write_secrets(args.out.resolve().parent, answers)
+    except FileExistsError as exc:
+        raise UsageError(f"{exc.filename} exists; move it away (it is never overwritten)"
+                         ) from None
     init.write_config(args.out, init.render(answers))
+    for path in secrets_written:
+        print(f"Wrote {path} (an Apprise URL, readable by you only)")
     print(f"Wrote {args.out} (readable by you only). Next: watcher check --config {args.out}")
     return 0
 
@@ -402,7 +450,8 @@ async def drill(config: Config, database: Path, code: str, timeout: float,
     """Start a drill; run it in this process unless a running watcher owns the database.
     Return the report and whether someone acknowledged."""
     # The person running a drill chose to see the console alerts here (ConsoleChannel).
-    app = App(config, database=database, stdout=sys.stdout, connectors=None if here else [])
+    app = App(config, database=database, stdout=sys.stdout, connectors=None if here else [],
+              web=False)
     incident = start_drill(config, app.store, code, utcnow())
     stop = asyncio.Event()
     runner = asyncio.create_task(app.run(stop=stop)) if here else None
@@ -437,9 +486,103 @@ def drill_running(app: App, incident: int) -> bool:
     return app.store.run_active(incident) or app.store.pending_deliveries(incident) > 0
 
 
+def cmd_act(args: argparse.Namespace) -> int:
+    """`watcher ack N` / `watcher standdown N`, as the operator."""
+    config = _load(args.config)
+    logs.setup(False, config.secrets.values())
+    try:
+        timeout = parse_duration(args.timeout).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    database = args.database or config.database
+    if not database.exists():
+        raise UsageError(f"{database}: no database yet; it is created by `watcher run`")
+    lock = ProcessLock(database)
+    here = lock.acquire()
+    try:
+        return asyncio.run(operator_action(config, database, args.command, args.incident,
+                                           timeout, here))
+    finally:
+        lock.release()
+
+
+async def operator_action(config: Config, database: Path, command: str, incident: int,
+                          timeout: float, here: bool) -> int:
+    """Act as the operator; with no watcher running (`here`), deliver the notices too."""
+    app = App(config, database=database, connectors=None if here else [], web=False)
+    try:
+        names = {key: c.name for key, c in config.contacts.items()}
+        now = utcnow()
+        outcome = (actions.acknowledge(app.store, incident, actions.OPERATOR, "cli", now, names)
+                   if command == "ack" else
+                   actions.stand_down(app.store, incident, actions.OPERATOR, now))
+        print(outcome.text)
+        if not outcome.known or outcome.ended:
+            return EXIT_BAD_INPUT
+        if not outcome.done:
+            return 0
+        if not here:
+            print("A watcher is running on this database: it tells the contacts.")
+            return 0
+        left = await deliver_notices(app, incident, timeout)
+        if left:
+            print(f"{left} message(s) could not be sent yet; the next `watcher run` sends "
+                  "them.")
+        return 0
+    finally:
+        await app.aclose()
+
+
+async def deliver_notices(app: App, incident: int, timeout: float) -> int:
+    """Run the watcher until the incident's notices are delivered (or `timeout`); return how
+    many messages about it are still waiting."""
+    stop = asyncio.Event()
+    runner = asyncio.create_task(app.run(stop=stop))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    def waiting() -> bool:
+        return bool(app.store.pending_notices()) or app.store.pending_deliveries(incident) > 0
+
+    try:
+        while loop.time() < deadline and not runner.done() and waiting():
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await runner
+    return app.store.pending_deliveries(incident)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    config = _load(args.config, secrets=False)
+    if config.web is None:
+        raise UsageError("the contacts' page is not configured: add a [web] section to the "
+                         "config (see docs/web.md)")
+    if args.contact not in config.contacts:
+        raise UsageError(f'no contact "{args.contact}"; known contacts: '
+                         f'{", ".join(sorted(config.contacts))}')
+    store = Store(args.database or config.database)
+    try:
+        with store.transaction():
+            if args.action == "revoke":
+                count = store.revoke_web_tokens(args.contact, utcnow())
+                print(f"Revoked {count} link(s) of {config.contacts[args.contact].name}; "
+                      "their open pages are closed too.")
+                return 0
+            token = web_auth.mint(store, args.contact, web_auth.CONTACT, utcnow())
+    finally:
+        store.close()
+    base = config.web.public_url or f"http://{config.web.listen}"
+    print(web_auth.link(base, token))
+    if config.web.public_url is None:
+        print("(no [web] public_url: this link works only on this machine)", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "check": cmd_check, "replay": cmd_replay, "drill": cmd_drill,
             "audit": cmd_audit, "status": cmd_status, "evidence": cmd_evidence,
-            "init": cmd_init}
+            "init": cmd_init, "ack": cmd_act, "standdown": cmd_act,
+            "web": cmd_web}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,6 +53,7 @@ from watcher.config_schema import (
     TelegramPerson,
     WaitAckStep,
     WatcherSection,
+    WebSection,
     addresses,
     parse_clock,
     parse_duration,
@@ -93,6 +94,7 @@ __all__ = [
     "TelegramPerson",
     "WaitAckStep",
     "WatcherSection",
+    "WebSection",
     "addresses",
     "load",
     "parse",
@@ -104,7 +106,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
-_TOP_KEYS = ("watcher", "people", "contacts", "codes", "playbooks", "connectors")
+_TOP_KEYS = ("watcher", "people", "contacts", "codes", "playbooks", "connectors", "web")
 
 
 def _path(parts: Iterable[Any]) -> str:
@@ -251,11 +253,12 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str], *,
     codes = _section(raw, "codes", Code, problems)
     playbooks = _section(raw, "playbooks", Playbook, problems)
     connectors = _one(raw.get("connectors"), "connectors", Connectors, problems)
+    web = _one(raw["web"], "web", WebSection, problems) if "web" in raw else None
     declared = {name: frozenset(raw[name]) for name in ("people", "contacts", "codes",
                                                          "playbooks")
                 if isinstance(raw.get(name), dict)}
     config = Config(path, watcher or WatcherSection(), people, contacts, codes, playbooks,
-                    connectors or Connectors(), {}, declared)
+                    connectors or Connectors(), {}, declared, web)
     values: dict[str, str] = {}
     for check in CHECKS:
         problems.extend(check(config))
@@ -265,7 +268,7 @@ def parse(raw: Mapping[str, Any], path: Path, environ: Mapping[str, str], *,
     if problems:
         raise ConfigError(problems)
     return Config(path, config.watcher, people, contacts, codes, playbooks, config.connectors,
-                  values, declared)
+                  values, declared, web)
 
 
 def _resolve_secrets(config: Config, environ: Mapping[str, str],

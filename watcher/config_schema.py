@@ -365,6 +365,41 @@ class Connectors(_Strict):
     email: EmailConnector | None = None
 
 
+class WebSection(_Strict):
+    """i14-web: the contacts' page (watcher/web/), served by the watcher process itself."""
+
+    listen: str = "127.0.0.1:8470"
+    public_url: str | None = None
+    # Past messages (event files or Telegram exports) the enrolment page tries phrases on.
+    history: list[str] = Field(default_factory=list)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError(f'"{value}" is not HOST:PORT; write it like "127.0.0.1:8470"')
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(f'"{value}" is not an http(s) address; write it like '
+                             '"https://watcher.example.net" (no query, no #)')
+        return value.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 @dataclass(frozen=True)
 class Config:
     """The validated config; paths are absolute, secrets resolved."""
@@ -378,6 +413,7 @@ class Config:
     connectors: Connectors
     secrets: Mapping[str, str]
     declared: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    web: WebSection | None = None  # i14-web: [web] present = the contacts' page is served
 
     def exists(self, section: str, name: str) -> bool:
         """Declared in the file, even if its own section had errors (reported there)."""

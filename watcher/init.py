@@ -74,6 +74,18 @@ def _phone(answer: str) -> str | None:
     return None if ok else "Write the number with its country code, like +447700900123."
 
 
+def _url(answer: str) -> str | None:
+    ok = not answer or re.fullmatch(r"[a-z][a-z0-9+.-]*://\S+", answer)
+    return None if ok else ("Write the whole Apprise URL, like ntfys://ntfy.sh/my-topic or "
+                            "mailtos://user:password@example.com (see Apprise's wiki).")
+
+
+def secret_path(contact_key: str) -> str:
+    """Where `watcher init` keeps a contact's Apprise URL (it may hold a password or token):
+    a file beside the config, readable by its owner only, named in the config."""
+    return f"secrets/{contact_key}.apprise"
+
+
 def interview(ask: Ask) -> Answers:
     a = Answers()
     print("Who is watched? (Their name appears only in alerts to contacts.)")
@@ -95,6 +107,8 @@ def interview(ask: Ask) -> Answers:
             "telegram": _ask(ask, f"{name}'s Telegram chat id with the bot (blank to skip)",
                              check=_digits),
             "signal": _ask(ask, f"{name}'s Signal number (blank to skip)", check=_phone),
+            "apprise": _ask(ask, f"{name}'s Apprise URL: e-mail, ntfy, Matrix, an SMS gateway "
+                            "... (blank to skip; kept out of the config)", check=_url),
         })
     if a.uses("signal"):
         a.signal_service = _ask(ask, "The number signal-cli-rest-api serves (the linked "
@@ -129,7 +143,10 @@ def render(a: Answers) -> str:
             out.append(f"telegram = {{ chat_id = {contact['telegram']} }}")
         if contact["signal"]:
             out.append(f"signal = {{ number = {toml_string(contact['signal'])} }}")
-        if not (contact["telegram"] or contact["signal"]):
+        if contact.get("apprise"):
+            out.append(f"apprise = [{{ file = {toml_string(secret_path(ckey))} }}]"
+                       "   # the URL is in that file (0600), not here")
+        if not (contact["telegram"] or contact["signal"] or contact.get("apprise")):
             out.append("console = true   # replace with a real channel: telegram, signal, apprise")
     contacts = ", ".join(toml_string(k) for k in keys)
     message = "{person} used the '{code}' code at {time} ({link}). " + a.action.rstrip(".") + "."
@@ -156,6 +173,22 @@ def _connectors(a: Answers) -> list[str]:
     if a.bluesky_handle:
         out += ["", "[connectors.bluesky]   # see docs/bluesky.md"]
     return out
+
+
+def write_secrets(folder: Path, a: Answers) -> list[Path]:
+    """Write each contact's Apprise URL to its own file, 0600, in a 0700 folder; never over
+    an existing file."""
+    written = []
+    for contact in a.contacts:
+        if not contact.get("apprise"):
+            continue
+        path = folder / secret_path(slug(contact["name"]))
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(contact["apprise"] + "\n")
+        written.append(path)
+    return written
 
 
 def write_config(path: Path, text: str) -> None:

@@ -18,7 +18,9 @@ def status_data(config: Config, store: Store, supervisor: Supervisor) -> dict[st
              for s in supervisor.states()]
     incidents = [{"id": i.id, "code": i.code, "person": i.person, "state": i.state.value,
                   "drill": i.drill, "opened_at": i.opened_at.isoformat(),
-                  "acked_by": store.acked_by(i.id)}
+                  "acked_by": store.acked_by(i.id),
+                  "playbook_ended": (e.isoformat() if (e := store.playbook_ended(i.id))
+                                     else None)}
                  for state in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED)
                  for i in store.incidents(state)]
     steps = [{"incident": r[0], "playbook": r[1], "step": r[2], "due_at": from_ts(r[3]).isoformat()}
@@ -44,7 +46,9 @@ def status_report(config: Config, store: Store, supervisor: Supervisor) -> str:
     for i in data["incidents"]:
         who = f", handled by {i['acked_by']}" if i["acked_by"] else ""
         drill = " [drill]" if i["drill"] else ""
-        lines.append(f"  #{i['id']} {i['code']} ({i['person']}){drill}: {i['state']}{who}, "
+        state = (f"nobody acknowledged; playbook ended at {_t(i['playbook_ended'])}"
+                 if i["playbook_ended"] else i["state"])
+        lines.append(f"  #{i['id']} {i['code']} ({i['person']}){drill}: {state}{who}, "
                      f"since {_t(i['opened_at'])}")
     if not data["incidents"]:
         lines.append("  none")

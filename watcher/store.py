@@ -107,6 +107,13 @@ MIGRATIONS: tuple[str, ...] = (
                             created_at TEXT NOT NULL, notified INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX unchecked_pending ON unchecked(notified, person);
     """,
+    # i14-web: the contacts' secret links (watcher/web/auth.py), only as SHA-256 hashes;
+    # scope "contact" (the whole page) or "incident:N" (one alert, from an alert's link).
+    """
+    CREATE TABLE web_tokens (hash TEXT PRIMARY KEY, contact TEXT NOT NULL, scope TEXT NOT NULL,
+                             created_at TEXT NOT NULL, revoked_at TEXT);
+    CREATE INDEX web_tokens_contact ON web_tokens(contact, revoked_at);
+    """,
 )
 
 
@@ -521,6 +528,14 @@ class Store:
                                 (incident_id,)).fetchone()
         return row is not None and row[0] == "active"
 
+    def playbook_ended(self, incident_id: int) -> datetime | None:
+        """When an incident's playbook ran out with nobody acknowledging (None otherwise)."""
+        row = self.conn.execute(
+            "SELECT r.due_at FROM runs r JOIN incidents i ON i.id = r.incident_id "
+            "WHERE r.incident_id = ? AND r.status = 'finished' AND i.state = 'open'",
+            (incident_id,)).fetchone()
+        return None if row is None else from_ts(row[0])
+
     def pending_deliveries(self, incident_id: int) -> int:
         row = self.conn.execute("SELECT COUNT(*) FROM outbox WHERE incident_id = ? AND "
                                 "status = 'pending'", (incident_id,)).fetchone()
@@ -644,3 +659,32 @@ class Store:
         where = "incident_id = ?" if incident_id is not None else None
         args = [incident_id] if incident_id is not None else None
         return [dict(r) for r in table.rows_where(where, args, order_by="id")]
+
+    # -- the contacts' page: secret links, stored only as hashes (i14-web) ---------------
+
+    def add_web_token(self, digest: str, contact: str, scope: str, now: datetime) -> None:
+        self.conn.execute("INSERT INTO web_tokens (hash, contact, scope, created_at) "
+                          "VALUES (?, ?, ?, ?)", (digest, contact, scope, ts(now)))
+
+    def web_token(self, digest: str) -> tuple[str, str, str] | None:
+        """(hash, contact, scope) of a link that has not been revoked."""
+        row = self.conn.execute("SELECT hash, contact, scope FROM web_tokens WHERE hash = ? "
+                                "AND revoked_at IS NULL", (digest,)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def revoke_web_tokens(self, contact: str, now: datetime) -> int:
+        """End every link of a contact (their page link and their alerts' links)."""
+        cur = self.conn.execute("UPDATE web_tokens SET revoked_at = ? WHERE contact = ? "
+                                "AND revoked_at IS NULL", (ts(now), contact))
+        return cur.rowcount
+
+    def last_delivery(self, contact: str, channel: str, address: str) -> dict[str, Any] | None:
+        """The latest outbox row to one of a contact's addresses (the page shows its result)."""
+        row = self.conn.execute(
+            "SELECT id, kind, status, error, created_at, sent_at FROM outbox WHERE contact = ? "
+            "AND channel = ? AND address = ? ORDER BY id DESC LIMIT 1",
+            (contact, channel, address)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("id", "kind", "status", "error", "created_at", "sent_at"), row,
+                        strict=True))
