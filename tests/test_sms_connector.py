@@ -343,3 +343,28 @@ async def test_a_phone_reporting_fail_is_reported(tmp_path: Path, gw: FakeSmsGat
         await until(lambda: not rig.app.store.feed_failing("sam/sms"), "the phone recovered")
     finally:
         await rig.stop()
+
+
+async def test_with_the_contacts_page_the_webhook_is_served_on_its_listener(
+        tmp_path: Path, gw: FakeSmsGateway) -> None:
+    """One listener: with [web] configured the SMS connector starts none of its own."""
+    path = write_config(tmp_path, extra=sms_config(gw.base_url)
+                        + '\n[web]\nlisten = "127.0.0.1:0"\n')
+    config = load(path, environ={"SMS_PASSWORD": gw.password, "SMS_KEY": KEY})
+    app = App(config, database=tmp_path / "w.db", stdout=io.StringIO())
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop=stop))
+    try:
+        web = app.web
+        assert web is not None
+        await until(lambda: web.port is not None, "the contacts' page listener")
+        [sms] = [c for c in app.connectors if isinstance(c, SmsConnector)]
+        assert sms.port is None  # no listener of its own
+        await gw.register_webhook(f"http://127.0.0.1:{web.port}/hooks/sms")
+        text = gw.receive_sms(SAM, PHRASE)
+        await gw.wait_until(lambda: gw.completed(text.event_ids[0]))
+        assert [i.code for i in app.store.incidents()] == ["network-down"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await app.aclose()

@@ -8,8 +8,9 @@ the text's key makes the webhook and inbox copies one event. The phone's health 
 checked every health_interval; a phone that has not answered for `stale_after` is a blind
 watch. Contacts' replies from their configured numbers are acks; everyone else: silence.
 
-For now the connector serves its webhook on its own small listener (`listen`);
-`web_routes()` gives the route for the shared web server once there is one.
+The webhook is served on the contacts' page's listener when `[web]` is configured (the app
+mounts `web_routes()` there and builds the connector with serve=False), else on the
+connector's own small listener (`listen`).
 """
 
 from __future__ import annotations
