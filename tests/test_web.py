@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -535,3 +536,66 @@ async def test_cross_site_photo_posts_fail(tmp_path: Path) -> None:
     async with running(tmp_path / "fresh") as rig, client() as http:
         status, text = await try_photo(http, rig.base, token, astronaut)
         assert status == 404 and text == "Not Found"  # no session: a bare 404
+
+
+def multipart_request(parts: list[tuple[str, str | None, bytes]]) -> web.Request:
+    """A request whose body is `parts` as a browser encodes a multipart form, read by
+    aiohttp's own multipart reader (only its transport is a stand-in)."""
+    import asyncio
+    from unittest import mock
+
+    from aiohttp import streams
+    from aiohttp.test_utils import make_mocked_request
+
+    boundary = "----watcher-test-7b1f0e9c5a3d"
+    body = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"'
+                                                      if filename is not None else "")
+        body += (f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+                 + data + b"\r\n")
+    body += f"--{boundary}--\r\n".encode()
+    payload = streams.StreamReader(mock.Mock(_reading_paused=False), 2**16,
+                                   loop=asyncio.get_running_loop())
+    payload.feed_data(body)
+    payload.feed_eof()
+    return make_mocked_request("POST", "/enrol/photo", payload=payload, headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+@settings(max_examples=60, deadline=None)
+@given(cap=st.integers(1, 3000), size=st.integers(0, 9000),
+       token=st.text(max_size=60).filter(lambda t: "\r" not in t and "\n" not in t))
+def test_a_multipart_form_is_read_in_memory_within_the_cap(cap: int, size: int,
+                                                           token: str) -> None:
+    """Fields come back as sent; the file is kept only when within the cap, else only its
+    size is known (for the plain line), never its bytes."""
+    import asyncio
+
+    from watcher.web.server import Upload, read_multipart
+
+    data = bytes(i % 251 for i in range(size))
+
+    async def read() -> Upload:
+        return await read_multipart(multipart_request(
+            [("csrf", None, token.encode()), ("person", None, b"sam"),
+             ("photo", "p.jpg", data)]), cap)
+
+    upload = asyncio.run(read())
+    assert upload.fields == {"csrf": token, "person": "sam"}
+    if size <= cap:
+        assert upload.files == {"photo": ("p.jpg", data)} and upload.oversized == 0
+    else:
+        assert upload.files == {} and upload.oversized == size
+
+
+async def test_a_body_far_over_the_cap_is_cut_off() -> None:
+    from watcher.web.server import MAX_FIELD, read_multipart
+
+    cap = 1000
+    with pytest.raises(web.HTTPRequestEntityTooLarge):
+        await read_multipart(multipart_request(
+            [("photo", "p.jpg", bytes(2 * cap + 2**20 + 1))]), cap)
+    with pytest.raises(web.HTTPBadRequest):  # a text field is never a place for bulk
+        await read_multipart(multipart_request([("csrf", None, b"x" * (MAX_FIELD + 1))]),
+                             cap)

@@ -102,7 +102,7 @@ async def read_multipart(request: web.Request, cap: int) -> Upload:
                 raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=total)
             if part.filename is None and size > MAX_FIELD:
                 raise web.HTTPBadRequest(text="A form field is too long.")
-            if size <= cap:
+            if part.filename is None or size <= cap:  # a field is bounded by MAX_FIELD
                 chunks.append(chunk)
         name = part.name or ""
         if part.filename is None:
