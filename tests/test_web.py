@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -386,3 +387,215 @@ async def test_ntfy_alert_has_an_acknowledge_action(tmp_path: Path) -> None:
     assert link is not None
     assert headers["X-Actions"] == f"view, Acknowledge, {link.group(0)}"
     assert headers.get("X-Priority") == "high"  # the contact's own options are kept
+
+
+# -- the photo half of the enrolment page -----------------------------------------------
+
+IMAGES = Path(__file__).parent / "data" / "images"
+
+
+def flat_png(colour: tuple[int, int, int] = (90, 140, 200)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def recompressed(path: Path, quality: int = 60) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    with Image.open(path) as img:
+        img.convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+async def try_photo(http: aiohttp.ClientSession, base: str, token: str | None, data: bytes,
+                    filename: str = "candidate.jpg", headers: dict[str, str] | None = None
+                    ) -> tuple[int, str]:
+    """The photo form as a browser posts it: multipart, the CSRF token first."""
+    form = aiohttp.FormData()
+    if token is not None:
+        form.add_field("csrf", token)
+    form.add_field("person", "sam")
+    form.add_field("photo", data, filename=filename, content_type="image/jpeg")
+    async with http.post(base + "/enrol/photo", data=form, headers=headers or {},
+                         allow_redirects=False) as r:
+        return r.status, await r.text()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims a size and holds no pixels: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
+                                                                0, 0, 0)) + chunk(b"IEND", b""))
+
+
+def listing(folder: Path) -> set[Path]:
+    return set(folder.rglob("*"))
+
+
+async def test_a_detailed_photo_is_good_and_gives_the_toml(tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture
+                                                           ) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(tmp_path) as rig, client() as http:
+        await open_link(http, rig.link("jo"))
+        token = await csrf_of(http, rig.base + "/enrol")
+        before = listing(tmp_path)
+        status, text = await try_photo(http, rig.base, token,
+                                       (IMAGES / "ref-astronaut.jpg").read_bytes())
+        assert status == 200
+        assert "good: found again in 5 of 5 altered copies" in text
+        assert "in a phone screenshot: found again" in text
+        assert "Matches no other code's photo" in text
+        assert "image = [&#34;codes/NAME.jpg&#34;]" in text
+        assert "Copy the photo file to <code>codes/NAME.jpg</code>" in text
+        # Nothing of the photo is kept beside the config or in the database.
+        assert listing(tmp_path) - before <= {tmp_path / "watcher.db-wal",
+                                              tmp_path / "watcher.db-shm"}
+    assert "astronaut" not in caplog.text
+
+
+async def test_a_flat_colour_is_too_plain(tmp_path: Path) -> None:
+    async with running(tmp_path) as rig, client() as http:
+        await open_link(http, rig.link("jo"))
+        token = await csrf_of(http, rig.base + "/enrol")
+        status, text = await try_photo(http, rig.base, token, flat_png(), "flat.png")
+        assert status == 200
+        assert "too plain: choose a photo with more detail" in text
+        assert "codes/NAME" not in text  # no TOML for a photo that would not work
+
+
+async def test_a_photo_like_another_codes_photo_says_so(tmp_path: Path) -> None:
+    """The rig's config has code 'flower' with examples/codes/flower.jpg: a recompressed
+    copy of that photo would be taken for it."""
+    async with running(tmp_path) as rig, client() as http:
+        await open_link(http, rig.link("jo"))
+        token = await csrf_of(http, rig.base + "/enrol")
+        status, text = await try_photo(http, rig.base, token,
+                                       recompressed(tmp_path / "flower.jpg"))
+        assert status == 200
+        assert "too close to the photo of code &#39;flower&#39;" in text
+        assert "Matches the photo of code <strong>flower</strong>" in text
+        assert "codes/NAME" not in text
+
+
+async def test_oversized_and_corrupt_photos_are_refused(tmp_path: Path) -> None:
+    import random
+
+    noise = random.Random(14).randbytes
+    async with running(tmp_path) as rig, client() as http:
+        await open_link(http, rig.link("jo"))
+        token = await csrf_of(http, rig.base + "/enrol")
+        cap = rig.config.watcher.max_image_bytes
+        status, text = await try_photo(http, rig.base, token,
+                                       b"\xff\xd8\xff\xe0" + noise(cap - 3))
+        assert status == 200
+        assert f"Refused: this photo is {cap + 1:,} bytes, over the page&#39;s limit of " \
+               f"{cap:,} bytes (watcher.max_image_bytes)" in text
+        astronaut = (IMAGES / "ref-astronaut.jpg").read_bytes()
+        for corrupt, line in [
+                (noise(5000), "Refused: it is not a readable photo"),
+                (astronaut[: len(astronaut) // 2], "Refused: it is not a readable photo"),
+                (png_header(9000, 9000), "Refused: image of 9000x9000 pixels exceeds the "
+                                         "cap of 60000000"),
+                (png_header(200_000, 200_000), "Refused: the image has more pixels than "
+                                               "watcher.max_image_pixels allows"),
+                (b"GIF89a" + noise(200), "Refused: "),
+                (b"", "Choose a photo file to try.")]:
+            status, text = await try_photo(http, rig.base, token, corrupt)
+            assert status == 200
+            assert 'id="photo-problem"' in text and line in text
+            assert "photo-verdict" not in text and "Traceback" not in text
+
+
+async def test_cross_site_photo_posts_fail(tmp_path: Path) -> None:
+    async with running(tmp_path) as rig, client() as http:
+        await open_link(http, rig.link("jo"))
+        token = await csrf_of(http, rig.base + "/enrol")
+        astronaut = (IMAGES / "ref-astronaut.jpg").read_bytes()
+        for csrf, headers in [(token, {"Origin": "https://evil.example"}),
+                              (None, {"Origin": rig.base}),
+                              ("x" * 43, {}),
+                              (token, {"Origin": "null"})]:
+            status, text = await try_photo(http, rig.base, csrf, astronaut, headers=headers)
+            assert status == 403
+            assert "found again" not in text
+    async with running(tmp_path / "fresh") as rig, client() as http:
+        status, text = await try_photo(http, rig.base, token, astronaut)
+        assert status == 404 and text == "Not Found"  # no session: a bare 404
+
+
+def multipart_request(parts: list[tuple[str, str | None, bytes]]) -> web.Request:
+    """A request whose body is `parts` as a browser encodes a multipart form, read by
+    aiohttp's own multipart reader (only its transport is a stand-in)."""
+    import asyncio
+    from unittest import mock
+
+    from aiohttp import streams
+    from aiohttp.test_utils import make_mocked_request
+
+    boundary = "----watcher-test-7b1f0e9c5a3d"
+    body = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"'
+                                                      if filename is not None else "")
+        body += (f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+                 + data + b"\r\n")
+    body += f"--{boundary}--\r\n".encode()
+    payload = streams.StreamReader(mock.Mock(_reading_paused=False), 2**16,
+                                   loop=asyncio.get_running_loop())
+    payload.feed_data(body)
+    payload.feed_eof()
+    return make_mocked_request("POST", "/enrol/photo", payload=payload, headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+@settings(max_examples=60, deadline=None)
+@given(cap=st.integers(1, 3000), size=st.integers(0, 9000),
+       token=st.text(max_size=60).filter(lambda t: "\r" not in t and "\n" not in t))
+def test_a_multipart_form_is_read_in_memory_within_the_cap(cap: int, size: int,
+                                                           token: str) -> None:
+    """Fields come back as sent; the file is kept only when within the cap, else only its
+    size is known (for the plain line), never its bytes."""
+    import asyncio
+
+    from watcher.web.server import Upload, read_multipart
+
+    data = bytes(i % 251 for i in range(size))
+
+    async def read() -> Upload:
+        return await read_multipart(multipart_request(
+            [("csrf", None, token.encode()), ("person", None, b"sam"),
+             ("photo", "p.jpg", data)]), cap)
+
+    upload = asyncio.run(read())
+    assert upload.fields == {"csrf": token, "person": "sam"}
+    if size <= cap:
+        assert upload.files == {"photo": ("p.jpg", data)} and upload.oversized == 0
+    else:
+        assert upload.files == {} and upload.oversized == size
+
+
+async def test_a_body_far_over_the_cap_is_cut_off() -> None:
+    from watcher.web.server import MAX_FIELD, read_multipart
+
+    cap = 1000
+    with pytest.raises(web.HTTPRequestEntityTooLarge):
+        await read_multipart(multipart_request(
+            [("photo", "p.jpg", bytes(2 * cap + 2**20 + 1))]), cap)
+    with pytest.raises(web.HTTPBadRequest):  # a text field is never a place for bulk
+        await read_multipart(multipart_request([("csrf", None, b"x" * (MAX_FIELD + 1))]),
+                             cap)

@@ -185,3 +185,26 @@ async def test_enrolment_page_says_too_common(browser: Browser, tmp_path: Path) 
         await page.set_viewport_size(PHONE)
         await page.screenshot(path=str(folder / "enrol-phone.png"), full_page=True)
         await context.close()
+
+
+async def test_enrolment_page_checks_a_photo(browser: Browser, tmp_path: Path) -> None:
+    """A photo dropped into the form (a real multipart upload by Chromium) gets its
+    verdict and the TOML to paste."""
+    folder = shots(tmp_path)
+    async with running(tmp_path) as rig:
+        context = await browser.new_context(viewport=DESKTOP)
+        page = await context.new_page()
+        await page.goto(rig.link("jo"))
+        await page.get_by_role("link", name="Try a code").click()
+        await page.get_by_label("Photo").set_input_files(
+            str(ROOT / "tests" / "data" / "images" / "ref-astronaut.jpg"))
+        await page.get_by_role("button", name="Check the photo").click()
+        verdict = page.locator("#photo-verdict")
+        await verdict.wait_for()
+        text = await verdict.inner_text()
+        assert "good: found again in 5 of 5 altered copies" in text
+        assert 'image = ["codes/NAME.jpg"]' in text
+        await page.screenshot(path=str(folder / "enrol-photo-desktop.png"), full_page=True)
+        await page.set_viewport_size(PHONE)
+        await page.screenshot(path=str(folder / "enrol-photo-phone.png"), full_page=True)
+        await context.close()

@@ -19,9 +19,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
+from detectors.image import FEW_KEYPOINTS, PDQ_MIN_QUALITY, ImageMatcher, ImageRefused
 from playbooks import actions
 from playbooks.drills import start_drill
 from watcher import evidence
@@ -29,7 +30,7 @@ from watcher.config import Config
 from watcher.models import Event
 from watcher.store import Store
 from watcher.supervision import Supervisor
-from watcher.web import auth, enrol
+from watcher.web import auth, enrol, photo
 from watcher.web.views import Views
 
 log = logging.getLogger("watcher.web")
@@ -65,6 +66,52 @@ class Session:
 
 
 SESSION = web.RequestKey("session", Session)
+MAX_FIELD = 4096  # a text field of a multipart form (the CSRF token, a person's key)
+
+
+@dataclass
+class Upload:
+    """A multipart form read into memory: aiohttp's `request.post()` would spool a file
+    field to a temporary file on disk, and a candidate code photo must never touch the
+    disk."""
+
+    fields: dict[str, str]
+    files: dict[str, tuple[str, bytes]]  # field -> (file name, bytes), under the cap
+    oversized: int = 0  # the size of a file refused for being over the cap
+
+
+UPLOAD = web.RequestKey("upload", Upload)
+
+
+async def read_multipart(request: web.Request, cap: int) -> Upload:
+    """Every part in memory; a file over `cap` is counted, not kept, and a body far over
+    it (twice the cap and a MiB) is cut off: a session cannot make the watcher read for
+    ever."""
+    upload = Upload({}, {})
+    reader = await request.multipart()
+    total, limit = 0, 2 * cap + 2**20
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise web.HTTPBadRequest(text="Nested multipart forms are not accepted.")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await part.read_chunk(2**16):
+            size += len(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=total)
+            if part.filename is None and size > MAX_FIELD:
+                raise web.HTTPBadRequest(text="A form field is too long.")
+            if part.filename is None or size <= cap:  # a field is bounded by MAX_FIELD
+                chunks.append(chunk)
+        name = part.name or ""
+        if part.filename is None:
+            upload.fields[name] = b"".join(chunks).decode("utf-8", "replace")
+        elif size > cap:
+            upload.oversized = size
+        else:
+            upload.files[name] = (part.filename, b"".join(chunks))
+    return upload
 
 
 class WebServer:
@@ -88,6 +135,7 @@ class WebServer:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self._history: tuple[list[Event], list[str]] | None = None  # read on first use
+        self._matchers: tuple[dict[str, ImageMatcher], list[str]] | None = None  # likewise
         self.app.router.add_get("/c/{token}", self.open_link, name="link")
         self.app.router.add_get("/", self.overview)
         self.app.router.add_get("/incident/{n:\\d{1,12}}", self.incident)
@@ -97,6 +145,7 @@ class WebServer:
         self.app.router.add_post("/drill", self.drill)
         self.app.router.add_get("/enrol", self.enrol_page)
         self.app.router.add_post("/enrol", self.enrol_try)
+        self.app.router.add_post("/enrol/photo", self.enrol_photo)
         self.app.router.add_get("/evidence", self.evidence_page)
         self.app.router.add_get("/evidence/export.html", self.evidence_export)
 
@@ -170,8 +219,12 @@ class WebServer:
         origin = request.headers.get("Origin")
         if origin is not None and origin not in self._origins(request):
             return False
-        form = await request.post()
-        token = form.get("csrf")
+        if request.content_type == "multipart/form-data":
+            upload = await read_multipart(request, self.config.watcher.max_image_bytes)
+            request[UPLOAD] = upload
+            token: object = upload.fields.get("csrf")
+        else:
+            token = (await request.post()).get("csrf")
         return isinstance(token, str) and secrets.compare_digest(token, session.csrf)
 
     def _origins(self, request: web.Request) -> set[str]:
@@ -288,11 +341,15 @@ class WebServer:
         return self._history
 
     def _enrol(self, session: Session, result: enrol.Trial | None = None,
-               problem: str = "") -> web.Response:
+               problem: str = "", shot: photo.PhotoTrial | None = None,
+               shot_problem: str = "") -> web.Response:
         events, problems = self._history or ([], [])
         return self._page("enrol.html", session, people=self.views.people(), result=result,
                           files=enrol.history_names(self.config), messages=len(events),
-                          problems=problems, problem=problem)
+                          problems=problems, problem=problem, shot=shot,
+                          shot_problem=shot_problem,
+                          max_mb=self.config.watcher.max_image_bytes / 1e6,
+                          bars=(PDQ_MIN_QUALITY, FEW_KEYPOINTS))
 
     async def enrol_page(self, request: web.Request) -> web.StreamResponse:
         session = self._full(request)
@@ -313,6 +370,34 @@ class WebServer:
         result = await asyncio.to_thread(enrol.trial, self.config, events, phrase, person,
                                          str(form.get("tolerance", "typos")))
         return self._enrol(session, result)
+
+    async def _code_matchers(self) -> tuple[dict[str, ImageMatcher], list[str]]:
+        if self._matchers is None:  # the codes' photos, read once and off the loop
+            self._matchers = await asyncio.to_thread(photo.code_matchers, self.config)
+        return self._matchers
+
+    async def enrol_photo(self, request: web.Request) -> web.StreamResponse:
+        session = self._full(request)
+        await self._loaded()
+        upload = request.get(UPLOAD) or Upload({}, {})
+        person = upload.fields.get("person", "")
+        if person not in self.config.people:
+            raise web.HTTPNotFound()
+        cap = self.config.watcher.max_image_bytes
+        if upload.oversized:
+            return self._enrol(session, shot_problem=(
+                f"Refused: this photo is {upload.oversized:,} bytes, over the page's limit "
+                f"of {cap:,} bytes (watcher.max_image_bytes). Choose a smaller copy."))
+        name, data = upload.files.get("photo", ("", b""))
+        if not data:
+            return self._enrol(session, shot_problem="Choose a photo file to try.")
+        others, _ = await self._code_matchers()
+        try:
+            shot = await asyncio.to_thread(photo.trial, self.config, others, data, person,
+                                           name)
+        except ImageRefused as exc:
+            return self._enrol(session, shot_problem=photo.refusal(exc))
+        return self._enrol(session, shot=shot)
 
     async def evidence_page(self, request: web.Request) -> web.StreamResponse:
         session = self._full(request)
