@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import imaplib
 import io
+import shutil
 import sys
 import tempfile
 import time
@@ -112,6 +113,7 @@ async def watcher_run(server: Dovecot, mails: int, gap: float) -> list[float]:
         stop.set()
         await task
         await app.aclose()
+        shutil.rmtree(folder, ignore_errors=True)
     return latencies
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import shutil
 import sys
 import tempfile
 import time
@@ -105,6 +106,7 @@ async def watcher_run(texts: int) -> Figures:
         await task
         stored = len(app.store.incidents())
         await app.aclose()
+        shutil.rmtree(folder, ignore_errors=True)
         if stored != texts:
             raise RuntimeError(f"{stored} incidents stored for {texts} code uses")
     return figures
