@@ -509,7 +509,9 @@ def cmd_act(args: argparse.Namespace) -> int:
 async def operator_action(config: Config, database: Path, command: str, incident: int,
                           timeout: float, here: bool) -> int:
     """Act as the operator; with no watcher running (`here`), deliver the notices too."""
-    app = App(config, database=database, connectors=None if here else [], web=False)
+    # The operator at the terminal sees the console notices, as with a drill.
+    app = App(config, database=database, stdout=sys.stdout, connectors=None if here else [],
+              web=False)
     try:
         names = {key: c.name for key, c in config.contacts.items()}
         now = utcnow()
