@@ -196,6 +196,9 @@ class Code(_Strict):
     tolerance: Literal["exact", "typos"] | int = "typos"
     whole_words: bool = True
     negations: list[str] = Field(default_factory=list, alias="not")
+    # Phrase codes also look for their phrase in the text inside posted images (OCR,
+    # detectors/image_text.py). Ignored by other kinds of code.
+    in_images: bool = True
     description: str = ""
 
     @field_validator("cooldown", "drill_every")
