@@ -1,7 +1,7 @@
 """Recall, false positives and speed of text-in-image phrase matching (detectors/image_text.py).
 
-    nice -n 19 .venv/bin/python benchmarks/ocr_accuracy.py [--positives 240] [--negatives 400]
-        [--engines rapidocr,tesseract] [--speed 20] [--slice tests/data/ocr]
+    nice -n 19 .venv/bin/python benchmarks/ocr_accuracy.py [--positives 240] [--negatives 240]
+        [--photos 415] [--engines rapidocr,tesseract] [--speed 10] [--minutes 600] [--score-only]
 
 Cases come from benchmarks/corpora/ocr_corpus.py (code phrases and ordinary text rendered on
 real photos, distorted). Each engine's lines for each case are cached in
@@ -23,11 +23,10 @@ import io
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +77,26 @@ def _cached(engine: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _run(engine: str, read: Reader, cases: list[corpus.Case]) -> dict[str, dict[str, Any]]:
-    done = _cached(engine)
+def _cases(args: argparse.Namespace, photos: list[Path]) -> Iterator[corpus.Case]:
+    """Generated one at a time, interleaved, so a run stopped early has every kind."""
+    for i in range(max(args.positives, args.negatives, args.photos)):
+        if i < args.positives:
+            yield corpus.case(i, photos, positive=True)
+        if i < args.negatives:
+            yield corpus.case(i, photos, positive=False)
+        if i < min(args.photos, len(photos)):
+            yield _photo_case(photos[i])
+
+
+def _run(readers: dict[str, Reader], cases: Iterator[corpus.Case],
+         done: dict[str, dict[str, dict[str, Any]]], deadline: float) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / f"{engine}.jsonl").open("a") as out:
-        for case in cases:
-            if case.name in done:
+    for case in cases:
+        if time.time() > deadline:
+            print("stopped at the deadline", file=sys.stderr)
+            return
+        for engine, read in readers.items():
+            if case.name in done[engine]:
                 continue
             wall, cpu = time.perf_counter(), time.process_time()
             try:
@@ -91,58 +104,65 @@ def _run(engine: str, read: Reader, cases: list[corpus.Case]) -> dict[str, dict[
             except ImageRefused as exc:
                 lines, error = [], str(exc)
             row = {"name": case.name, "lines": lines, "error": error,
-                   "wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-            done[case.name] = row
-    return done
+                   "wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
+                   "phrase": case.phrase, "handwriting": case.handwriting,
+                   "x_height": case.x_height, "seen_x_height": case.seen_x_height,
+                   "distortion": case.distortion}
+            with (CACHE / f"{engine}.jsonl").open("a") as out:
+                out.write(json.dumps(row) + "\n")
+            done[engine][case.name] = row
 
 
-def _photo_cases(photos: list[Path], count: int) -> list[corpus.Case]:
-    cases = []
-    for path in photos[:count]:
-        img = Image.open(path).convert("RGB")
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=90)
-        cases.append(corpus.Case(f"photo-{path.parent.name}-{path.stem}", buf.getvalue(), None,
-                                 "", False, 0, "none"))
-    return cases
+def _photo_case(path: Path) -> corpus.Case:
+    img = Image.open(path).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return corpus.Case(f"photo-{path.parent.name}-{path.stem}", buf.getvalue(), None,
+                       "", False, 0, "none")
 
 
-def _score(cases: list[corpus.Case], rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _score(rows: list[dict[str, Any]]) -> dict[str, Any]:
     everyone = PhraseMatcher(corpus.PHRASES)
     own = {p: PhraseMatcher([p]) for p in corpus.PHRASES}
+    others = {p: PhraseMatcher([q for q in corpus.PHRASES if q != p]) for p in corpus.PHRASES}
     recall: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     misses: list[str] = []
     false_pos: list[str] = []
     errors = 0
-    for case in cases:
-        row = rows[case.name]
+    for row in rows:
         errors += row["error"] is not None
         text = " ".join(row["lines"])
-        if case.phrase is None:
+        phrase = row["phrase"]
+        if phrase is None:
             hit = everyone.find(text)
             if hit is not None:
-                false_pos.append(f"{case.name}: {hit.phrase!r} in {text!r}")
+                false_pos.append(f"{row['name']}: {hit.phrase!r} in {text!r}")
             continue
-        found = own[case.phrase].find(text) is not None
-        kind = "handwriting" if case.handwriting else "printed"
-        size = "x-height >= 12 px" if case.seen_x_height >= 12 else "x-height < 12 px"
-        for key in (kind, f"{kind} {size}", f"{kind} x{case.x_height} as rendered",
-                    f"{kind} {case.distortion}"):
+        found = own[phrase].find(text) is not None
+        kind = "handwriting" if row["handwriting"] else "printed"
+        size = "x-height >= 12 px" if row["seen_x_height"] >= 12 else "x-height < 12 px"
+        for key in (kind, f"{kind} {size}", f"{kind} x{row['x_height']} as rendered",
+                    f"{kind} {row['distortion']}"):
             recall[key][0] += found
             recall[key][1] += 1
         if not found:
-            misses.append(f"{case.name}: {text!r}")
-        others = PhraseMatcher([p for p in corpus.PHRASES if p != case.phrase]).find(text)
-        if others is not None:
-            false_pos.append(f"{case.name}: {others.phrase!r}")
-    negatives = sum(c.phrase is None for c in cases)
+            misses.append(f"{row['name']}: {text!r}")
+        other = others[phrase].find(text)
+        if other is not None:
+            false_pos.append(f"{row['name']}: {other.phrase!r}")
+    walls = sorted(row["wall"] for row in rows)
+    cpus = sorted(row["cpu"] for row in rows)
     return {"recall": {k: f"{v[0]}/{v[1]} ({100 * v[0] / v[1]:.1f} %)"
                        for k, v in sorted(recall.items())},
-            "false_positives": len(false_pos), "images_checked_for_fp": len(cases),
-            "negatives": negatives, "errors": errors, "fp_detail": false_pos,
-            "misses": misses}
+            "false_positives": len(false_pos), "images_checked_for_fp": len(rows),
+            "negatives": sum(row["phrase"] is None for row in rows), "errors": errors,
+            "per_image_1600px": {"p50_wall": _pct(walls, 0.5), "p99_wall": _pct(walls, 0.99),
+                                 "p50_cpu": _pct(cpus, 0.5), "p99_cpu": _pct(cpus, 0.99)},
+            "fp_detail": false_pos, "misses": misses}
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(values[min(len(values) - 1, int(q * len(values)))], 2) if values else 0.0
 
 
 def _speed(read: Reader, count: int, photos: list[Path]) -> dict[str, float]:
@@ -160,61 +180,36 @@ def _speed(read: Reader, count: int, photos: list[Path]) -> dict[str, float]:
         cpus.append(time.process_time() - cpu)
     walls.sort()
     cpus.sort()
-
-    def pct(values: list[float], q: float) -> float:
-        return round(values[min(len(values) - 1, int(q * len(values)))], 2)
-
-    return {"p50_wall": pct(walls, 0.5), "p99_wall": pct(walls, 0.99),
-            "p50_cpu": pct(cpus, 0.5), "p99_cpu": pct(cpus, 0.99), "n": count}
-
-
-def _write_slice(cases: list[corpus.Case], target: Path, count: int) -> None:
-    """A few cases per distortion, committed for the tests (< 3 MB)."""
-    target.mkdir(parents=True, exist_ok=True)
-    taken: dict[str, int] = defaultdict(int)
-    for case in cases:
-        key = f"{case.phrase is None}-{case.distortion}"
-        if taken[key] >= count:
-            continue
-        taken[key] += 1
-        suffix = ".png" if case.data[:4] == b"\x89PNG" else ".jpg"
-        (target / f"{case.name}{suffix}").write_bytes(case.data)
+    return {"p50_wall": _pct(walls, 0.5), "p99_wall": _pct(walls, 0.99),
+            "p50_cpu": _pct(cpus, 0.5), "p99_cpu": _pct(cpus, 0.99), "n": count}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--positives", type=int, default=240)
-    parser.add_argument("--negatives", type=int, default=400)
-    parser.add_argument("--photos", type=int, default=0, help="corpus photos as they are")
+    parser.add_argument("--negatives", type=int, default=240)
+    parser.add_argument("--photos", type=int, default=415, help="corpus photos as they are")
     parser.add_argument("--engines", default="rapidocr,tesseract")
-    parser.add_argument("--speed", type=int, default=10)
-    parser.add_argument("--slice", type=Path)
+    parser.add_argument("--speed", type=int, default=10, help="12 MP photos timed")
+    parser.add_argument("--minutes", type=float, default=600, help="stop generating after")
+    parser.add_argument("--score-only", action="store_true", help="report the cached rows")
     args = parser.parse_args()
     photos = corpus.real_photos()
-    # Interleaved, so that a run stopped early still has every kind of case.
-    as_is = _photo_cases(photos, args.photos)
-    cases = []
-    for i in range(max(args.positives, args.negatives, len(as_is))):
-        if i < args.positives:
-            cases.append(corpus.case(i, photos, positive=True))
-        if i < args.negatives:
-            cases.append(corpus.case(i, photos, positive=False))
-        if i < len(as_is):
-            cases.append(as_is[i])
-    if args.slice:
-        _write_slice(cases, args.slice, 1)
+    engines = args.engines.split(",")
+    done = {engine: _cached(engine) for engine in engines}
+    if not args.score_only:
+        readers = {engine: ENGINES[engine]() for engine in engines}
+        _run(readers, _cases(args, photos), done, time.time() + 60 * args.minutes)
     report: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
         "photos": len(photos)}
-    for engine in args.engines.split(","):
-        read = ENGINES[engine]()
-        rows = _run(engine, read, cases)
-        result = _score(cases, rows)
-        result["per_image_wall_p50"] = round(statistics.median(
-            rows[c.name]["wall"] for c in cases), 2)
-        if args.speed:
-            result["speed_12mp"] = _speed(read, args.speed, photos)
+    # Only the cases every engine has seen: side by side on the same images.
+    names = set.intersection(*(set(d) for d in done.values()))
+    for engine in engines:
+        result = _score([row for name, row in done[engine].items() if name in names])
+        if args.speed and not args.score_only:
+            result["speed_12mp"] = _speed(ENGINES[engine](), args.speed, photos)
         report[engine] = result
     print(json.dumps(report, indent=1))
 
