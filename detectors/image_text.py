@@ -132,12 +132,34 @@ def _lines(found: Sequence[Any] | None) -> list[str]:
         return []
     if len(found) > MAX_BOXES:
         raise ImageRefused(f"more than {MAX_BOXES} text boxes")
-    lines = []
-    for item in found:
-        text, score = item[1], item[2]
-        if isinstance(text, str) and float(score) >= MIN_SCORE and text.strip():
-            lines.append(text.strip())
-    return lines
+    kept = [item for item in found
+            if isinstance(item[1], str) and float(item[2]) >= MIN_SCORE and item[1].strip()]
+    return [item[1].strip() for item in _reading_order(kept)]
+
+
+def _reading_order(items: list[Any]) -> list[Any]:
+    """Rows top to bottom, boxes left to right within a row.
+
+    The engine sorts boxes by their top edge, so a short word whose box starts a few pixels
+    lower ("my" before "bicycle tyre", italic or tilted) came after the rest of its line and
+    the phrase was read out of order (measured: benchmarks/ocr_accuracy.py). A box belongs to
+    the current row when its vertical centre lies inside the row's first box.
+    """
+    def span(item: Any) -> tuple[float, float, float]:
+        ys = [float(point[1]) for point in item[0]]
+        return min(ys), max(ys), min(float(point[0]) for point in item[0])
+
+    rows: list[list[Any]] = []
+    row_span = (0.0, 0.0)
+    for item in sorted(items, key=lambda it: sum(span(it)[:2])):
+        top, bottom, _ = span(item)
+        centre = (top + bottom) / 2
+        if rows and row_span[0] <= centre <= row_span[1]:
+            rows[-1].append(item)
+        else:
+            rows.append([item])
+            row_span = (top, bottom)
+    return [item for row in rows for item in sorted(row, key=lambda it: span(it)[2])]
 
 
 _reader: TextReader | None = None

@@ -194,3 +194,19 @@ def test_detect_runs_ocr_only_for_codes_that_apply(tmp_path: Path) -> None:
                   at=datetime(2026, 11, 22, 14, tzinfo=UTC), images=(BytesImage(b"junk"),))
     # No code of this person: nothing looked at the (unreadable) image, so nothing failed.
     assert detect(detectors, other) == ([], [])
+
+
+def _box(left: float, top: float, width: float, height: float) -> list[list[float]]:
+    return [[left, top], [left + width, top], [left + width, top + height],
+            [left, top + height]]
+
+
+def test_lines_are_read_row_by_row_left_to_right() -> None:
+    # "my" starts 6 px lower than the rest of its line: by top edge alone it came after.
+    found = [
+        [_box(120, 100, 600, 40), "bicycle tyre is flat again", 0.9],
+        [_box(20, 106, 80, 40), "my", 0.9],
+        [_box(20, 200, 300, 40), "second line", 0.9],
+        [_box(20, 300, 300, 40), "unsure", 0.2],
+    ]
+    assert image_text._lines(found) == ["my", "bicycle tyre is flat again", "second line"]
