@@ -84,15 +84,21 @@ def _cached(engine: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _cases(args: argparse.Namespace, photos: list[Path]) -> Iterator[corpus.Case]:
-    """Generated one at a time, interleaved, so a run stopped early has every kind."""
+def _cases(args: argparse.Namespace, photos: list[Path], skip: set[str]
+           ) -> Iterator[corpus.Case]:
+    """Generated one at a time, interleaved, so a run stopped early has every kind; cases
+    every engine has already read are not generated again."""
     for i in range(max(args.positives, args.negatives, args.photos)):
-        if i < args.positives:
+        if i < args.positives and corpus.case_name(i, positive=True) not in skip:
             yield corpus.case(i, photos, positive=True)
-        if i < args.negatives:
+        if i < args.negatives and corpus.case_name(i, positive=False) not in skip:
             yield corpus.case(i, photos, positive=False)
-        if i < min(args.photos, len(photos)):
+        if i < min(args.photos, len(photos)) and _photo_name(photos[i]) not in skip:
             yield _photo_case(photos[i])
+
+
+def _photo_name(path: Path) -> str:
+    return f"photo-{path.parent.name}-{path.stem}"
 
 
 def _run(readers: dict[str, Reader], cases: Iterator[corpus.Case],
@@ -124,7 +130,7 @@ def _photo_case(path: Path) -> corpus.Case:
     img = Image.open(path).convert("RGB")
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=90)
-    return corpus.Case(f"photo-{path.parent.name}-{path.stem}", buf.getvalue(), None,
+    return corpus.Case(_photo_name(path), buf.getvalue(), None,
                        "", False, 0, "none")
 
 
@@ -206,15 +212,19 @@ def main() -> None:
     done = {engine: _cached(engine) for engine in engines}
     if not args.score_only:
         readers = {engine: ENGINES[engine]() for engine in engines}
-        _run(readers, _cases(args, photos), done, time.time() + 60 * args.minutes)
+        skip = set.intersection(*(set(d) for d in done.values()))
+        _run(readers, _cases(args, photos, skip), done, time.time() + 60 * args.minutes)
     report: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
         "photos": len(photos)}
-    # Only the cases every engine has seen: side by side on the same images.
+    # Each engine on every case it has read, and on the cases all engines have read (side by
+    # side on the same images).
     names = set.intersection(*(set(d) for d in done.values()))
     for engine in engines:
-        result = _score([row for name, row in done[engine].items() if name in names])
+        result = _score(list(done[engine].values()))
+        if len(engines) > 1:
+            result["same_images"] = _score([done[engine][name] for name in sorted(names)])
         if args.speed and not args.score_only:
             result["speed_12mp"] = _speed(ENGINES[engine](), args.speed, photos)
         report[engine] = result

@@ -199,20 +199,29 @@ def _distort(img: Image.Image, how: str, rng: random.Random) -> bytes:
     return out.getvalue()
 
 
-def case(index: int, photos: list[Path], *, positive: bool) -> Case:
-    """The index-th positive (a code phrase) or negative (ordinary text) case."""
+def _plan(index: int, positive: bool) -> tuple[random.Random, str, str, int, str, bool]:
     rng = random.Random(f"{'pos' if positive else 'neg'}-{index}")
-    photo = photos[index % len(photos)]
     font_name = rng.choice(sorted(FONTS))
     x_height = X_HEIGHTS[index % len(X_HEIGHTS)]
     how = DISTORTIONS[(index // len(X_HEIGHTS)) % len(DISTORTIONS)]
     light = rng.random() < 0.5
-    text = rng.choice(PHRASES) if positive else rng.choice(ORDINARY)
-    img = _background(photo)
-    _draw_text(img, text, _font_for(FONTS[font_name], x_height), light, rng)
-    data = _distort(img, how, rng)
     kind = "pos" if positive else "neg"
     name = f"{kind}-{index:04d}-{font_name}-x{x_height}-{how}-{'light' if light else 'dark'}"
+    return rng, name, font_name, x_height, how, light
+
+
+def case_name(index: int, *, positive: bool) -> str:
+    """The name case() will give, without rendering anything (to skip cached cases)."""
+    return _plan(index, positive)[1]
+
+
+def case(index: int, photos: list[Path], *, positive: bool) -> Case:
+    """The index-th positive (a code phrase) or negative (ordinary text) case."""
+    rng, name, font_name, x_height, how, light = _plan(index, positive)
+    text = rng.choice(PHRASES) if positive else rng.choice(ORDINARY)
+    img = _background(photos[index % len(photos)])
+    _draw_text(img, text, _font_for(FONTS[font_name], x_height), light, rng)
+    data = _distort(img, how, rng)
     return Case(name, data, text if positive else None, font_name, font_name in HANDWRITING,
                 x_height, how, _seen(x_height, img.size, data))
 
