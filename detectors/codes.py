@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol
 
+from detectors import image_text
 from detectors.image import ImageLimits, ImageMatcher, ImageRefused, cross_matches
 from detectors.phrase import PhraseMatcher
 from detectors.reaction_target import canonical
@@ -25,11 +26,12 @@ class Detector(Protocol):
 
 
 class PhraseDetector:
-    needs_threads = False
-
-    def __init__(self, code: Code) -> None:
+    def __init__(self, code: Code, limits: ImageLimits | None = None) -> None:
         self._matcher = PhraseMatcher(code.phrase or [], code.tolerance, code.negations,
                                       code.whole_words, transliterated=code.transliterated)
+        self._limits = limits or ImageLimits()
+        # OCR takes seconds: the engine must run it off the event loop.
+        self.needs_threads = code.in_images
 
     def match(self, event: Event) -> Mapping[str, Any] | None:
         if event.kind not in TEXT_KINDS:
@@ -40,6 +42,8 @@ class PhraseDetector:
                 return {"detector": "phrase", "phrase": hit.phrase, "matched": hit.matched,
                         "span": [hit.start, hit.end], "distance": hit.distance,
                         "in": source}
+        if self.needs_threads and event.images:
+            return image_text.find_in_images(self._matcher, event.images, self._limits)
         return None
 
 
@@ -125,7 +129,7 @@ def build_detectors(config: Config, cache: MutableMapping[str, str] | None = Non
         if code.checkin is not None:
             continue  # silence is its signal: watched by the check-in clock, not per event
         if code.phrase is not None:
-            inner = PhraseDetector(code)
+            inner = PhraseDetector(code, limits)
         elif code.reaction is not None:
             inner = ReactionDetector(code)
         else:

@@ -46,12 +46,17 @@ class ImageLimits:
     max_pixels: int = 60_000_000
 
 
-def decode(data: bytes, limits: ImageLimits) -> RGB:
-    """Decode to an RGB array whose longest side is WORK_SIDE, or refuse."""
+def decode(data: bytes, limits: ImageLimits, side: int = WORK_SIDE, *,
+           upscale: bool = True) -> RGB:
+    """Decode to an RGB array whose longest side is `side`, or refuse.
+
+    OCR asks for a larger side than the hashes (letters need pixels) and no
+    upscaling (the OCR engine sizes small images itself); the caps are the same.
+    """
     if len(data) > limits.max_bytes:
         raise ImageRefused(f"image of {len(data)} bytes exceeds the cap of {limits.max_bytes}")
     try:
-        img = _decode(data, limits)
+        img = _decode(data, limits, side, upscale)
     except ImageRefused:
         raise
     except Image.DecompressionBombError as exc:
@@ -67,7 +72,7 @@ def decode(data: bytes, limits: ImageLimits) -> RGB:
     return img
 
 
-def _decode(data: bytes, limits: ImageLimits) -> RGB:
+def _decode(data: bytes, limits: ImageLimits, side: int, upscale: bool) -> RGB:
     img: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
     # Image.open has parsed the header only: refuse here, before decoding, so a
     # decompression bomb costs nothing.  Pillow's own bomb check is global
@@ -89,7 +94,7 @@ def _decode(data: bytes, limits: ImageLimits) -> RGB:
     # costs a fraction of a full decode.  draft never goes below the size
     # asked; asking for 90 % of the working size lets a 4000 px photo use 1/8
     # (500 px, upscaled by 2 %) instead of 1/4, which halves the decode time.
-    shrink = 0.9 * WORK_SIDE / max(width, height)
+    shrink = 0.9 * side / max(width, height)
     if shrink < 1:
         img.draft("RGB", (math.ceil(width * shrink), math.ceil(height * shrink)))
     # Other formats decode whole: what that costs is known from the header, so an
@@ -106,7 +111,9 @@ def _decode(data: bytes, limits: ImageLimits) -> RGB:
     img = _reduce(img)
     img = ImageOps.exif_transpose(img)
     img = _flatten(img)
-    scale = WORK_SIDE / max(img.size)
+    scale = side / max(img.size)
+    if not upscale:
+        scale = min(scale, 1.0)
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     if size != img.size:
         img = img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)

@@ -223,6 +223,10 @@ class Code(_Strict):
     # translit, Arabizi, Hinglish, pinyin). Off by default: see docs/configuration.md.
     transliterated: bool = False
     negations: list[str] = Field(default_factory=list, alias="not")
+    # Phrase codes may also look for their phrase in the text inside posted images (OCR,
+    # detectors/image_text.py); opt-in until its memory cost is measured and its
+    # false-positive set is complete (docs/configuration.md). Ignored by other kinds of code.
+    in_images: bool = False
     description: str = ""
 
     @field_validator("cooldown", "drill_every")
