@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import sqlite3
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -62,6 +63,20 @@ steps = [ {{ notify = ["alex"], message = "{{person}} posted the flower at {{tim
 files = ["feed.jsonl"]
 {extra}
 """
+
+
+def db_count(db: Path, sql: str) -> int:
+    """A COUNT(*) read from another process's database, 0 before it has the tables: how the
+    crash tests watch a watcher they kill."""
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+    finally:
+        conn.close()
 
 
 def write_config(folder: Path, extra: str = "", text: str | None = None) -> Path:

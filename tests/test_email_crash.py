@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import db_count as count
 from tests.conftest import write_config
 from tests.servers.dovecot import Dovecot, dovecot, make_message
 
@@ -25,18 +25,6 @@ SAM = "sam@example.org"
 PER_ROUND = 40
 ROUNDS = 4
 CODE_EVERY = 8
-
-
-def count(db: Path, sql: str) -> int:
-    if not db.exists():
-        return 0
-    conn = sqlite3.connect(db)
-    try:
-        return int(conn.execute(sql).fetchone()[0])
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
-    finally:
-        conn.close()
 
 
 def seen(db: Path) -> int:

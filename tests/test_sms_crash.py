@@ -7,12 +7,12 @@ import asyncio
 import os
 import signal
 import socket
-import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import db_count as count
 from tests.conftest import write_config
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.test_sms_connector import JO, KEY, PHRASE, SAM, assert_silent, sms_config
@@ -27,18 +27,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def count(db: Path, sql: str) -> int:
-    if not db.exists():
-        return 0
-    conn = sqlite3.connect(db)
-    try:
-        return int(conn.execute(sql).fetchone()[0])
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
-    finally:
-        conn.close()
 
 
 async def test_kill_9_mid_webhooks_neither_loses_nor_doubles(tmp_path: Path) -> None:

@@ -13,12 +13,12 @@ from tests.conftest import eventually as until
 from tests.conftest import write_config
 from tests.fakes.signal_api import FakeSignalApi, make_contact, text_message
 from tests.fakes.telegram_api import FakeTelegram
+from tests.telegram_rig import GROUP, SAM_TG, sam_in_a_group
 from watcher.app import App
 from watcher.config import load
 from watcher.store import Store, Unchecked
 from watcher.unchecked import UncheckedNotices
 
-SAM_TG, GROUP = 5001, -1001234567890
 SAM = make_contact("+15550000005", "Sam")
 CODE = "the network went down at work"
 SECRET = "SENTINEL-UNREADABLE-TEXT"
@@ -38,15 +38,7 @@ async def run_until_code(app: App) -> None:
 async def test_an_update_ptb_cannot_read_is_recorded_and_the_code_after_it_alerts(
         tmp_path: Path) -> None:
     async with FakeTelegram() as tg:
-        tg.add_user(SAM_TG, "Sam")
-        tg.add_chat(GROUP, "supergroup", "Family")
-        tg.set_bot_member(GROUP, "administrator")
-        extra = (f'[connectors.telegram]\ntoken = {{ env = "TG" }}\napi_url = "{tg.url}"\n'
-                 "poll_timeout = 2\n")
-        path = write_config(tmp_path, extra=extra)
-        path.write_text(path.read_text().replace(
-            'name = "Sam"', f'name = "Sam"\ntelegram = {{ user_id = {SAM_TG} }}'))
-        app = App(load(path, environ={"TG": tg.token}), database=tmp_path / "w.db",
+        app = App(sam_in_a_group(tg, tmp_path), database=tmp_path / "w.db",
                   stdout=io.StringIO())
         stop = asyncio.Event()
         task = asyncio.create_task(app.run(stop=stop))

@@ -16,10 +16,10 @@ from tests.conftest import eventually as until
 from tests.conftest import write_config
 from tests.fakes.signal_api import FakeSignalApi, make_contact, text_message
 from tests.fakes.telegram_api import FakeTelegram
+from tests.telegram_rig import GROUP, SAM_TG, sam_in_a_group
 from watcher.app import App
 from watcher.config import load
 
-SAM_TG, GROUP = 5001, -1001234567890
 SAM = make_contact("+15550000005", "Sam")
 CODE = "the network went down at work"
 SECRET_TEXT = "SENTINEL-FUZZ-TEXT"
@@ -58,15 +58,7 @@ def test_telegram_skips_unreadable_updates(tmp_path_factory: pytest.TempPathFact
     async def scenario() -> None:
         folder = tmp_path_factory.mktemp("tg")
         async with FakeTelegram() as tg:
-            tg.add_user(SAM_TG, "Sam")
-            tg.add_chat(GROUP, "supergroup", "Family")
-            tg.set_bot_member(GROUP, "administrator")
-            extra = (f'[connectors.telegram]\ntoken = {{ env = "TG" }}\napi_url = "{tg.url}"\n'
-                     f"poll_timeout = 2\n")
-            path = write_config(folder, extra=extra)
-            path.write_text(path.read_text().replace(
-                'name = "Sam"', f'name = "Sam"\ntelegram = {{ user_id = {SAM_TG} }}'))
-            app = App(load(path, environ={"TG": tg.token}), database=folder / "w.db",
+            app = App(sam_in_a_group(tg, folder), database=folder / "w.db",
                       stdout=io.StringIO())
             stop, task = await watch(app)
             await tg.wait_polling(timeout=10)

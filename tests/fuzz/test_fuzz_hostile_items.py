@@ -31,10 +31,10 @@ from tests.fakes.signal_api import (
     text_message,
 )
 from tests.fakes.telegram_api import FakeTelegram
+from tests.telegram_rig import GROUP, SAM_TG, sam_in_a_group
 from watcher.app import App
 from watcher.config import load
 
-SAM_TG, GROUP = 5001, -1001234567890
 CODE = "the network went down at work"
 FORMATS = ("PNG", "GIF", "JPEG", "WEBP", "TIFF", "BMP")
 MODES = {"PNG": ("L", "RGB", "RGBA", "P", "1", "I;16"), "GIF": ("P", "L"),
@@ -153,15 +153,7 @@ def test_telegram_alerts_the_code_after_any_image(tmp_path_factory: pytest.TempP
     async def scenario() -> None:
         folder = tmp_path_factory.mktemp("tg")
         async with FakeTelegram() as tg:
-            tg.add_user(SAM_TG, "Sam")
-            tg.add_chat(GROUP, "supergroup", "Family")
-            tg.set_bot_member(GROUP, "administrator")
-            extra = (f'[connectors.telegram]\ntoken = {{ env = "TG" }}\n'
-                     f'api_url = "{tg.url}"\npoll_timeout = 2\nchats = [{GROUP}]\n')
-            path = write_config(folder, extra=extra)
-            path.write_text(path.read_text().replace(
-                'name = "Sam"', f'name = "Sam"\ntelegram = {{ user_id = {SAM_TG} }}'))
-            app = App(load(path, environ={"TG": tg.token}), database=folder / "w.db",
+            app = App(sam_in_a_group(tg, folder, chats=(GROUP,)), database=folder / "w.db",
                       stdout=io.StringIO())
             stop = asyncio.Event()
             task = asyncio.create_task(app.run(stop=stop))
