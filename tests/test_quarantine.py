@@ -282,3 +282,24 @@ def test_a_frame_over_the_decode_budget_is_refused_before_decoding() -> None:
     # A gray frame of the same size fits the budget; its missing data is the refusal.
     with pytest.raises(ImageRefused, match="not a readable image"):
         decode(png_claiming(7745, 7745, color_type=0), ImageLimits())
+
+
+async def test_a_caption_matches_on_time_even_when_its_code_also_reads_images(
+        tmp_path: Path) -> None:
+    """A phrase code with in_images needs a thread for the image; its words must not wait
+    behind a stuck image in that thread's queue."""
+    _, engine, _ = make(tmp_path, timeout="1s")
+    path = tmp_path / "config.toml"
+    path.write_text(path.read_text().replace(
+        'phrase = ["the network went down at work"]',
+        'phrase = ["the network went down at work"]\nin_images = true', 1))
+    detectors, _ = build_detectors(load(path, environ={}))
+    # The image code's job first in the one image thread's queue, where it gets stuck.
+    engine.detectors = dict(sorted(detectors.items()))
+    assert next(iter(engine.detectors)) == "flower"
+    release = threading.Event()
+    try:
+        outcome = await engine.ingest(photo_event(1, CODE, Stuck(release)))
+        assert [m.code for m in outcome.matches] == ["network-down"]
+    finally:
+        release.set()

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -234,6 +234,13 @@ class Engine:
         threaded = {n: d for n, d in applying.items() if event.images and d.needs_threads}
         matches, failures = detect({n: d for n, d in applying.items() if n not in threaded},
                                    event)
+        if threaded:
+            # A code that also reads images (a phrase with in_images) first looks at the
+            # words, here: its caption must not wait behind a stuck image in the thread.
+            worded, _ = detect(threaded, replace(event, images=()))
+            matches.extend(worded)
+            found = {m.code for m in worded}
+            threaded = {n: d for n, d in threaded.items() if n not in found}
         if threaded:
             more, failed = await self._detect_in_threads(threaded, event)
             matches.extend(more)
