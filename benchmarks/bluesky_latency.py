@@ -37,8 +37,8 @@ from tests.conftest import write_config  # noqa: E402
 from tests.fakes.jetstream import FakeJetstream  # noqa: E402
 from tests.fakes.pds import LocalPds  # noqa: E402
 from watcher.app import App  # noqa: E402
-from watcher.config import load  # noqa: E402
-from watcher.store import from_ts  # noqa: E402
+from watcher.core.clock import from_ts  # noqa: E402
+from watcher.core.config import load  # noqa: E402
 
 PHRASE = "Ugh, the network went down at work again"
 

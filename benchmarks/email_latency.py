@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import header, percentile  # noqa: E402
 from tests.servers.dovecot import Dovecot, make_message  # noqa: E402
 from watcher.app import App  # noqa: E402
-from watcher.config import load  # noqa: E402
+from watcher.core.config import load  # noqa: E402
 
 SAM = "sam@example.org"
 CODE = "the network went down at work"

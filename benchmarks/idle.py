@@ -25,7 +25,7 @@ from tests.fakes.pds import LocalPds  # noqa: E402
 from tests.fakes.signal_api import FakeSignalApi, make_contact  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from watcher.app import App  # noqa: E402
-from watcher.config import load  # noqa: E402
+from watcher.core.config import load  # noqa: E402
 
 SAM_SIGNAL = make_contact("+15550000005", "Sam")
 CONFIG = """

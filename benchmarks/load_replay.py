@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import header, percentile  # noqa: E402
 from watcher.app import App  # noqa: E402
-from watcher.config import load  # noqa: E402
-from watcher.store import from_ts  # noqa: E402
+from watcher.core.clock import from_ts  # noqa: E402
+from watcher.core.config import load  # noqa: E402
 
 PEOPLE, CODES = 20, 50
 PLATFORMS = ("telegram", "signal", "bluesky")

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import header, percentile
 from watcher.app import App
-from watcher.config import load
-from watcher.models import Event
-from watcher.store import from_ts
+from watcher.core.clock import from_ts
+from watcher.core.config import load
+from watcher.core.models import Event
 
 INCIDENTS = 100
 WAIT = 3

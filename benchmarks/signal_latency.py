@@ -2,7 +2,7 @@
 
 200 code uses one at a time through the real App against tests/fakes/signal_api.py on
 loopback, in json-rpc mode (websocket) and normal mode (polling); beside each, the floor: a
-bare client (connectors/signal_client.py) that receives and sends with no detection or
+bare client (connectors/signal/client.py) that receives and sends with no detection or
 storage. Targets: json-rpc p50 <= 300 ms, p99 <= 1 s; normal within one poll interval + 300 ms.
 Run: .venv/bin/python benchmarks/signal_latency.py [--events 200]
 """
@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import header, percentile  # noqa: E402
-from connectors.signal_client import SignalClient  # noqa: E402
+from connectors.signal.client import SignalClient  # noqa: E402
 from tests.fakes.signal_api import FakeSignalApi, make_contact, text_message  # noqa: E402
 from watcher.app import App  # noqa: E402
-from watcher.config import load  # noqa: E402
+from watcher.core.config import load  # noqa: E402
 
 ACCOUNT = "+15550000001"
 SAM = make_contact("+15550000005", "Sam")

@@ -32,7 +32,7 @@ from connectors.sms.connector import SmsConnector  # noqa: E402
 from connectors.sms.webhook import refusal  # noqa: E402
 from tests.fakes.sms_gateway import FakeSmsGateway  # noqa: E402
 from watcher.app import App  # noqa: E402
-from watcher.config import load  # noqa: E402
+from watcher.core.config import load  # noqa: E402
 
 KEY = "a-long-random-signing-key-for-the-benchmark"
 SAM = "+447700900001"

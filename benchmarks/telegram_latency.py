@@ -26,7 +26,7 @@ from telegram.request import HTTPXRequest  # noqa: E402
 from benchmarks.common import header, percentile  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from watcher.app import App  # noqa: E402
-from watcher.config import load  # noqa: E402
+from watcher.core.config import load  # noqa: E402
 
 SAM, ALEX, GROUP = 5001, 5002, -1001234567890
 CONFIG = """

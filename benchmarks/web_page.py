@@ -26,10 +26,10 @@ import aiohttp  # noqa: E402
 
 from benchmarks.common import header, percentile  # noqa: E402
 from watcher.app import App  # noqa: E402
-from watcher.config import load  # noqa: E402
-from watcher.models import Match  # noqa: E402
-from watcher.store import Store  # noqa: E402
-from watcher.web import auth  # noqa: E402
+from watcher.core import secret_links as auth  # noqa: E402
+from watcher.core.config import load  # noqa: E402
+from watcher.core.models import Match  # noqa: E402
+from watcher.core.store import Store  # noqa: E402
 
 CONFIG = """
 [watcher]

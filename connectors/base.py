@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from watcher.models import Event, Response
+from watcher.core.models import Event, Response
 
 
 class ConnectorError(Exception):

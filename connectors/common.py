@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
-from watcher.models import ImageTooLarge
+from watcher.core.models import ImageTooLarge
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:

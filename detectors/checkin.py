@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from detectors.phrase import PhraseMatcher
-from watcher.config import Checkin, parse_clock, parse_duration
-from watcher.models import Event
+from watcher.core.config import Checkin, parse_clock, parse_duration
+from watcher.core.models import Event
 
 CHECKIN_KINDS = ("message", "profile", "repost", "reaction", "follow")
 

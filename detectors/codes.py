@@ -12,9 +12,9 @@ from typing import Any, Protocol
 from detectors import image_text
 from detectors.image import ImageLimits, ImageMatcher, ImageRefused, cross_matches
 from detectors.phrase import PhraseMatcher
-from detectors.reaction_target import canonical
-from watcher.config import Code, Config
-from watcher.models import DetectionFailed, Event, ImageTooLarge
+from watcher.core.config import Code, Config
+from watcher.core.models import DetectionFailed, Event, ImageTooLarge
+from watcher.core.reaction_target import canonical
 
 TEXT_KINDS = ("message", "profile", "repost")
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from detectors.image_decode import ImageLimits, ImageRefused, decode
 from detectors.phrase import PhraseMatcher
-from watcher.models import DetectionFailed, ImageSource, ImageTooLarge
+from watcher.core.models import DetectionFailed, ImageSource, ImageTooLarge
 
 __all__ = ["OCR_SIDE", "ImageRefused", "ImageText", "TextReader", "find_in_images",
            "read_text", "reader"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from watcher.models import IncidentState
-from watcher.store import Store
+from watcher.core.models import IncidentState
+from watcher.core.store import Store
 
 OPERATOR = "operator"  # the actor recorded for the person at the watcher's own machine
 ENDED = {IncidentState.STOOD_DOWN: "was stood down", IncidentState.RESOLVED: "was resolved"}

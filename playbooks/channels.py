@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Protocol, TextIO
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from watcher.config import Config, SecretRef, addresses
-from watcher.logs import escape
-from watcher.models import DeliveryError
+from watcher.core.config import Config, SecretRef, addresses
+from watcher.core.logs import escape
+from watcher.core.models import DeliveryError
 
 __all__ = ["WAY_BACK", "AppriseChannel", "Channel", "ConsoleChannel", "DeliveryError",
            "addresses", "apprise_url", "with_ack_action"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from watcher.config import Config, parse_duration
-from watcher.models import Match
-from watcher.store import Store, from_ts, ts
+from watcher.core.clock import from_ts, ts
+from watcher.core.config import Config, parse_duration
+from watcher.core.models import Match
+from watcher.core.store import Store
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A destination is refused when it is a watched person's configured address (any platform's
 id, number, uuid, handle, did or other address), a watched chat, or a chat, group or address
 in which a watched person has ever been seen (the store's `places`, learnt from events).
-Load-time checks (watcher/config_checks.py) refuse what the config alone shows; this guard
+Load-time checks (watcher/core/config_checks.py) refuse what the config alone shows; this guard
 also sees what only running shows (Sam given by uuid, whose number a contact was given; a
 contact group Sam writes in), and URLs held as secrets. Every channel is checked here, in one
 place, by the runner (`PlaybookRunner._deliver`), the database-failure notice
@@ -17,9 +17,9 @@ import logging
 import sqlite3
 
 from playbooks.channels import apprise_url
-from watcher.config import Config, addresses
-from watcher.destinations import Watched, keys, side, url_keys, watched
-from watcher.store import Store, StoreError
+from watcher.core.config import Config, addresses
+from watcher.core.destinations import Watched, keys, side, url_keys, watched
+from watcher.core.store import Store, StoreError
 
 log = logging.getLogger("watcher.guard")
 EXEMPT = frozenset({"console"})  # the watcher's own terminal reaches no one's phone

@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from playbooks.ack_text import ACK_EMOJI, clean, is_ack_emoji, is_ack_text
-from watcher.config import Config
-from watcher.models import IncidentState, Response, utcnow
-from watcher.store import Store
+from watcher.core.clock import utcnow
+from watcher.core.config import Config
+from watcher.core.models import IncidentState, Response
+from watcher.core.store import Store
 
 __all__ = ["ACK_EMOJI", "HOW_TO_ACK", "Responder", "is_ack_text"]
 

@@ -18,10 +18,11 @@ from playbooks.channels import WAY_BACK, Channel, DeliveryError, addresses
 from playbooks.drills import due_reminders
 from playbooks.guard import Guard
 from playbooks.templates import incident_fields, render
-from watcher.config import Config, NotifyStep, WaitAckStep, parse_duration
-from watcher.models import IncidentState, utcnow
-from watcher.store import Delivery, Run, Store, ts
-from watcher.web import auth
+from watcher.core import secret_links as auth
+from watcher.core.clock import ts, utcnow
+from watcher.core.config import Config, NotifyStep, WaitAckStep, parse_duration
+from watcher.core.models import IncidentState
+from watcher.core.store import Delivery, Run, Store
 
 log = logging.getLogger("watcher.playbooks")
 
@@ -142,8 +143,8 @@ class PlaybookRunner:
 
     def _way_back(self, incident_id: int, contact: str, channel: str, now: datetime) -> str:
         """A channel that cannot carry a reply ends with the contact's link to this alert on
-        the contacts' page (it opens on the Acknowledge button). The link is scoped to this
-        one alert (watcher/web/auth.py): whoever sees the message can act on it, no more."""
+        the contacts' page (it opens on the Acknowledge button). The link is scoped to this one
+        alert (watcher/core/secret_links.py): whoever sees the message can act on it, no more."""
         web = self.config.web
         if web is None or web.public_url is None or channel not in NO_REPLY:
             return ""

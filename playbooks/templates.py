@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from watcher.config import Config
-from watcher.models import Incident
+from watcher.core.config import Config
+from watcher.core.models import Incident
 
 ELLIPSIS = "…"
 # Fields whose value comes from what the survivor posted (not from the config).

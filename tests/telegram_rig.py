@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.conftest import write_config
 from tests.fakes.telegram_api import FakeTelegram
-from watcher.config import Config, load
+from watcher.core.config import Config, load
 
 SAM_TG, GROUP = 5001, -1001234567890
 

@@ -19,8 +19,8 @@ from playbooks.templates import (
     render,
 )
 from tests.conftest import write_config
-from watcher.config import Config, load
-from watcher.models import Incident, IncidentState
+from watcher.core.config import Config, load
+from watcher.core.models import Incident, IncidentState
 
 QUOTE = "{person} wrote: «{matched}» ({link}) - call {contact} back"
 HOSTILE = ("\u202eevil\u202c", "\u2066iso\u2069", "zero\u200bwidth\u200d\ufeff", "a\nb\r\nc",

@@ -20,7 +20,7 @@ from tests.conftest import eventually as until
 from tests.fakes.jetstream import FakeJetstream
 from tests.fakes.pds import LocalPds, pds, pds_session  # noqa: F401
 from watcher.app import App
-from watcher.config import load
+from watcher.core.config import load
 
 pytestmark = [pytest.mark.pds, pytest.mark.timeout(60)]
 
@@ -322,7 +322,7 @@ async def test_a_connection_dropped_mid_request_is_an_outage_not_a_crash() -> No
     retryable network failure (found by the stop/start reliability run)."""
     from atproto_client.exceptions import NetworkError
 
-    from connectors.bluesky_identity import IdentityError, Resolver
+    from connectors.bluesky.identity import IdentityError, Resolver
 
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")  # the whole request: then no answer at all

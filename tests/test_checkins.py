@@ -7,10 +7,10 @@ from pathlib import Path
 
 from detectors.codes import build_detectors
 from tests.conftest import Clock, write_config
-from watcher.config import load
+from watcher.core.config import load
+from watcher.core.models import Event
+from watcher.core.store import Store
 from watcher.engine import Engine
-from watcher.models import Event
-from watcher.store import Store
 
 MORNING = """
 [codes.morning]

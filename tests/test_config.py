@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_config
-from watcher.config import ConfigError, load, parse_duration
+from watcher.core.config import ConfigError, load, parse_duration
 
 
 def problems(path: Path, env: dict[str, str] | None = None) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 
 from playbooks.channels import ConsoleChannel
 from tests.conftest import write_config
-from watcher.config import Config, load
+from watcher.core.config import Config, load
 
 TEXT = "Sam used it: call the police to 12 Acacia Avenue\n\x1b[2J\u202eevil\u200b"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from connectors.signal_envelopes import Directory
+from connectors.signal.translate import Directory
 from tests.conftest import eventually, write_config
 from tests.fakes.signal_api import (
     Contact,
@@ -33,11 +33,11 @@ from tests.test_signal_connector import (
     STRANGER,
     assert_silent,
 )
-from watcher import evidence
 from watcher.app import App
-from watcher.config import ConfigError, load
-from watcher.models import IncidentState
-from watcher.store import Store
+from watcher.core import evidence
+from watcher.core.config import ConfigError, load
+from watcher.core.models import IncidentState
+from watcher.core.store import Store
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -23,10 +23,10 @@ from tests.test_telegram_connector import (
     populate,
     texts,
 )
-from watcher import evidence
-from watcher.config import load
-from watcher.models import IncidentState
-from watcher.store import Store
+from watcher.core import evidence
+from watcher.core.config import load
+from watcher.core.models import IncidentState
+from watcher.core.store import Store
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 

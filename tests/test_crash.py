@@ -14,8 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.conftest import write_config
-from watcher.models import utcnow
-from watcher.store import from_ts
+from watcher.core.clock import from_ts, utcnow
 
 EVENTS = 400
 CODE_EVERY = 20  # 20 code uses among 400 events

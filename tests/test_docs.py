@@ -9,9 +9,9 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from connectors.replay import parse_line
+from connectors.files.replay import parse_line
 from tests.conftest import ROOT
-from watcher import config as cfg
+from watcher.core import config as cfg
 
 SECTIONS: dict[str, type[BaseModel]] = {
     "watcher": cfg.WatcherSection, "people.KEY": cfg.Person, "contacts.KEY": cfg.Contact,

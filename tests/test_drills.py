@@ -16,9 +16,9 @@ from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, write_config
 from watcher.cli import drill, main
-from watcher.config import ConfigError, load
-from watcher.models import Response
-from watcher.store import Store
+from watcher.core.config import ConfigError, load
+from watcher.core.models import Response
+from watcher.core.store import Store
 
 
 def test_drill_command_without_an_ack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

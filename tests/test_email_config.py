@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import write_config
 from watcher.app import build_connectors
-from watcher.config import ConfigError, load
-from watcher.destinations import url_keys, watched
+from watcher.core.config import ConfigError, load
+from watcher.core.destinations import url_keys, watched
 
 SECTION = """
 [connectors.email]

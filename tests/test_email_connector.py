@@ -25,7 +25,7 @@ from tests.conftest import eventually as until
 from tests.conftest import write_config
 from tests.servers.dovecot import Dovecot, dovecot, dovecot_tls, free_port, make_message
 from watcher.app import App
-from watcher.config import load
+from watcher.core.config import load
 
 __all__ = ["dovecot", "dovecot_tls"]  # the fixtures, imported to be found by pytest
 pytestmark = pytest.mark.timeout(90)

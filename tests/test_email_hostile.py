@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.conftest import write_config
 from tests.servers.dovecot import Dovecot, make_message
 from watcher.app import App
-from watcher.config import Config, load
+from watcher.core.config import Config, load
 
 pytestmark = pytest.mark.timeout(300)
 SAM = "sam@example.org"

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.email import translate
-from watcher.models import BytesImage, ImageTooLarge
+from watcher.core.models import BytesImage, ImageTooLarge
 
 CODE = "the network went down at work"
 AT = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)

@@ -11,10 +11,10 @@ import pytest
 
 from detectors.codes import build_detectors
 from tests.conftest import Clock
-from watcher.config import Config, load
+from watcher.core.config import Config, load
+from watcher.core.models import Event, FileImage
+from watcher.core.store import MIGRATIONS, Store, StoreError
 from watcher.engine import Engine
-from watcher.models import Event, FileImage
-from watcher.store import MIGRATIONS, Store, StoreError
 
 AT = datetime(2026, 11, 22, 14, 2, tzinfo=UTC)
 
@@ -123,7 +123,7 @@ async def test_retention_purges_old_dedupe_keys_only(config_path: Path, tmp_path
 
 def test_reference_hashes_are_cached_in_the_database(config_path: Path, tmp_path: Path) -> None:
     from detectors.codes import build_detectors as build
-    from watcher.store import ImageCache
+    from watcher.core.store import ImageCache
 
     photos = Path(__file__).parent.parent / "examples" / "photos"
     reference = config_path.parent / "flower.jpg"

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import write_config
-from watcher import anchor, evidence
 from watcher.app import App
 from watcher.cli import main
-from watcher.config import load
-from watcher.store import Store
+from watcher.core import anchor, evidence
+from watcher.core.config import load
+from watcher.core.store import Store
 from watcher.supervision import Supervisor
 
 FEED = [

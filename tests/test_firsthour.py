@@ -18,18 +18,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.replay import LineError, Position, ReplayFile
+from connectors.files.replay import LineError, Position, ReplayFile
 from detectors.codes import build_detectors
 from tests.conftest import ROOT, Clock, write_config
 from watcher.app import App
 from watcher.cli import main
-from watcher.config import load
-from watcher.config_schema import PLATFORMS
+from watcher.core.clock import utcnow
+from watcher.core.config import load
+from watcher.core.config_schema import PLATFORMS
+from watcher.core.models import Event
+from watcher.core.store import Store
 from watcher.engine import Engine
 from watcher.lock import ProcessLock
-from watcher.models import Event, utcnow
 from watcher.ordinary import COMMON_EMOJI, phrase_warning
-from watcher.store import Store
 from watcher.supervision import expected_feeds
 from watcher.watching import record_nothing_watched
 

@@ -34,9 +34,9 @@ from tests.fakes.signal_api import (
 )
 from watcher import failsafe
 from watcher.app import App
-from watcher.config import ConfigError, load
-from watcher.models import Event
-from watcher.store import Store
+from watcher.core.config import ConfigError, load
+from watcher.core.models import Event
+from watcher.core.store import Store
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -246,7 +246,7 @@ async def test_the_database_failure_notice_passes_the_guard(tmp_path: Path,
     guard = Guard(config, store)
     assert guard.refusal("signal", "jo", SAM.number or "") == NOT_SENT
     store.close()  # from here on the store cannot be read: the guard keeps what it knew
-    from connectors.signal import SignalConnector
+    from connectors.signal.connector import SignalConnector
 
     connector = SignalConnector(config)
     try:
@@ -488,7 +488,7 @@ def test_telegram_events_name_their_chat_but_a_business_chat_is_no_place() -> No
     private chat with the bot: Sam writing to Jo there must not make Jo's chat Sam's."""
     from telegram import Chat, Message, User
 
-    from connectors.telegram_updates import message_event
+    from connectors.telegram.translate import message_event
 
     at = datetime(2026, 1, 1, tzinfo=UTC)
     sam = User(SAM_ID, "Sam", False)
@@ -500,7 +500,7 @@ def test_telegram_events_name_their_chat_but_a_business_chat_is_no_place() -> No
 
 
 def test_signal_envelopes_name_the_group_and_the_senders_addresses() -> None:
-    from connectors.signal_envelopes import Directory, person_draft
+    from connectors.signal.translate import Directory, person_draft
 
     directory = Directory(ACCOUNT, person_uuids={SAM.uuid: "sam"})
     draft = person_draft(directory, "sam", group_message(SAM, FAMILY, "hi"))

@@ -27,9 +27,9 @@ from detectors.codes import PhraseDetector, build_detectors
 from detectors.image_decode import ImageLimits, ImageRefused
 from tests.conftest import write_config
 from watcher.cli import main
-from watcher.config import Code, load
+from watcher.core.config import Code, load
+from watcher.core.models import BytesImage, DetectionFailed, Event
 from watcher.engine import detect
-from watcher.models import BytesImage, DetectionFailed, Event
 
 DATA = Path(__file__).parent / "data" / "ocr"
 CASES: dict[str, str | None] = json.loads((DATA / "cases.json").read_text())

@@ -22,16 +22,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors import item_fields
-from connectors.bluesky_records import as_model, record_words
+from connectors.bluesky.translate import as_model, record_words
 from connectors.item_fields import FIELDS, SIGNAL, TELEGRAM, Field, fields, prune, walk, words
-from connectors.signal_envelopes import MENTION, Directory, person_draft, slim, with_mentions
+from connectors.signal.translate import MENTION, Directory, person_draft, slim, with_mentions
 from tests import item_kinds as kinds
 from tests.conftest import ROOT, eventually, write_config
 from tests.fakes.signal_api import Blob, Contact, FakeSignalApi, make_contact, next_ts
 from tests.fakes.telegram_api import FakeTelegram
 from watcher.app import App
-from watcher.config import Config, load
-from watcher.models import Incident
+from watcher.core.config import Config, load
+from watcher.core.models import Incident
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -25,10 +25,10 @@ from tests.conftest import eventually, write_config
 from tests.fakes.signal_api import Contact, FakeSignalApi, quote_reply, text_message
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.webhook import FakeWebhook
-from watcher import logs
 from watcher.app import App
-from watcher.config import Config, load
-from watcher.models import IncidentState
+from watcher.core import logs
+from watcher.core.config import Config, load
+from watcher.core.models import IncidentState
 
 pytestmark = [pytest.mark.timeout(60),
               pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")]

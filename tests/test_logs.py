@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import write_config
-from watcher import logs
-from watcher.store import Store
+from watcher.core import logs
+from watcher.core.store import Store
 
 SECRET_URL = "json://user:Pa55w0rd-x@hooks.example.org/T0KEN-abc123/zz?apikey=QUERYSECRET9"
 IDS = ["+447700900123", "-1001234567890", "7340012345", "0f8fad5b-d9cb-469f-a165-70867728950e"]

@@ -18,11 +18,11 @@ from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, eventually, write_config
 from watcher.app import App
 from watcher.cli import main
-from watcher.config import load
+from watcher.core.config import load
+from watcher.core.models import IncidentState
+from watcher.core.store import Store
 from watcher.lock import ProcessLock
-from watcher.models import IncidentState
 from watcher.status import status_report
-from watcher.store import Store
 from watcher.supervision import Supervisor
 
 CODE_USE = {"platform": "telegram", "person": "sam", "kind": "message", "id": "c/1",

@@ -455,8 +455,8 @@ def test_whole_words_in_scripts_without_spaces() -> None:
 
 def test_the_config_key_reaches_the_detector() -> None:
     from detectors.codes import PhraseDetector
-    from watcher.config import Code
-    from watcher.models import Event
+    from watcher.core.config import Code
+    from watcher.core.models import Event
 
     def detect(transliterated: bool) -> bool:
         code = Code(person="p", phrase=["ξέχασα να ταΐσω τη γάτα πάλι"],

@@ -15,10 +15,10 @@ from detectors.codes import build_detectors
 from playbooks.channels import AppriseChannel, Channel, ConsoleChannel
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, write_config
-from watcher.config import Config, load
+from watcher.core.config import Config, load
+from watcher.core.models import Event, FileImage, IncidentState
+from watcher.core.store import Store
 from watcher.engine import Engine
-from watcher.models import Event, FileImage, IncidentState
-from watcher.store import Store
 
 CODE_USE = Event(platform="telegram", person="sam", kind="message", id="c/1",
                  at=datetime(2026, 11, 22, 14, 2, tzinfo=UTC),

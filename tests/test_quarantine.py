@@ -25,10 +25,10 @@ from detectors.image_decode import DECODE_BUDGET, ImageLimits, ImageRefused, dec
 from tests.conftest import Clock, eventually, write_config
 from watcher import app as app_module
 from watcher.app import App
-from watcher.config import Config, load
+from watcher.core.config import Config, load
+from watcher.core.models import Event
+from watcher.core.store import Store
 from watcher.engine import Engine
-from watcher.models import Event
-from watcher.store import Store
 from watcher.unchecked import GATHER, LIST_MAX, MIN_GAP, CrashWatch, contacts_of
 
 AT = datetime(2026, 11, 22, 14, 2, tzinfo=UTC)  # 14:02 in London in November
@@ -96,7 +96,7 @@ async def test_any_exception_is_one_codes_failure_and_the_caption_still_matches(
 
 
 async def test_the_issues_narrow_png_is_refused_not_raised(tmp_path: Path) -> None:
-    from watcher.models import BytesImage
+    from watcher.core.models import BytesImage
 
     _, engine, _ = make(tmp_path)
     outcome = await engine.ingest(photo_event(1, "", BytesImage(narrow_png(), "p")))

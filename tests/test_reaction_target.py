@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from telegram import Chat
 
-from connectors.telegram_updates import aliases
+from connectors.telegram.translate import aliases
 from detectors.codes import ReactionDetector
-from detectors.reaction_target import canonical
 from tests.conftest import write_config
-from watcher.config import ConfigError, load
-from watcher.models import Event
+from watcher.core.config import ConfigError, load
+from watcher.core.models import Event
+from watcher.core.reaction_target import canonical
 
 GROUP = Chat(-1001234567890, Chat.SUPERGROUP, title="Family")
 NEWS = Chat(-1009876543210, Chat.CHANNEL, title="News", username="Family_News")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from connectors.replay import LineError, Position, ReplayFile
-from watcher.models import Event
+from connectors.files.replay import LineError, Position, ReplayFile
+from watcher.core.models import Event
 
 
 def line(n: int, **kw: object) -> str:

@@ -17,10 +17,10 @@ from playbooks.channels import Channel, ConsoleChannel
 from playbooks.responses import Responder, is_ack_text
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, write_config
-from watcher.config import Config, load
+from watcher.core.config import Config, load
+from watcher.core.models import DeliveryError, Event, IncidentState, Response
+from watcher.core.store import Store
 from watcher.engine import Engine
-from watcher.models import DeliveryError, Event, IncidentState, Response
-from watcher.store import Store
 
 AT = datetime(2026, 11, 22, 14, 2, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from detectors.codes import build_detectors
 from tests.conftest import Clock, write_config
-from watcher.config import load
+from watcher.core.config import load
+from watcher.core.models import Event
+from watcher.core.store import Store
 from watcher.engine import Engine
-from watcher.models import Event
-from watcher.store import Store
 
 BASE = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)  # 14:00 in London (GMT in November)
 
@@ -92,7 +92,7 @@ async def test_confirmation_outside_the_window_does_not_fire(tmp_path: Path) -> 
 def test_confirm_must_name_a_code(tmp_path: Path) -> None:
     import pytest
 
-    from watcher.config import ConfigError
+    from watcher.core.config import ConfigError
 
     path = write_config(tmp_path)
     path.write_text(path.read_text().replace(

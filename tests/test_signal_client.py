@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.signal_client import (
+from connectors.signal.client import (
     SendResult,
     SignalClient,
     SignalError,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-import connectors.signal
-from connectors.signal import SignalConnector
+import connectors.signal.connector
+from connectors.signal.connector import SignalConnector
 from tests.conftest import EXAMPLES, write_config
 from tests.conftest import eventually as until
 from tests.fakes.signal_api import (
@@ -32,8 +32,8 @@ from tests.fakes.signal_api import (
     typing,
 )
 from watcher.app import App
-from watcher.config import load
-from watcher.models import DeliveryError, IncidentState
+from watcher.core.config import load
+from watcher.core.models import DeliveryError, IncidentState
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -390,7 +390,7 @@ async def test_json_rpc_notices_a_lost_account_while_the_websocket_stays_open(
     """In json-rpc mode an open websocket says nothing about the account: once the phone
     unlinks the device the service may just go quiet. The periodic account check (GET
     /v1/devices, read-only) finds it; the first check that works again restores it."""
-    monkeypatch.setattr(connectors.signal, "ACCOUNT_CHECK", 0.2)
+    monkeypatch.setattr(connectors.signal.connector, "ACCOUNT_CHECK", 0.2)
     rig = await running(tmp_path, rpc_api)
     rpc_api.lose_account("unlinked")
     blind = await until(lambda: [d for d in rig.app.store.deliveries()

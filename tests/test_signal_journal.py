@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.signal import INBOX
+from connectors.signal.connector import INBOX
 from tests.conftest import eventually as until
 from tests.fakes.signal_api import FakeSignalApi, text_message
 from tests.test_signal_connector import PHRASE, SAM, api, running

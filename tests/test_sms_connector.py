@@ -19,8 +19,8 @@ from tests.conftest import eventually as until
 from tests.conftest import write_config
 from tests.fakes.sms_gateway import FakeSmsGateway, Sms
 from watcher.app import App
-from watcher.config import ConfigError, load
-from watcher.models import DeliveryError, IncidentState, parse_time
+from watcher.core.config import ConfigError, load
+from watcher.core.models import DeliveryError, IncidentState, parse_time
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -22,8 +22,8 @@ from tests.conftest import write_config
 from tests.fakes.sms_gateway import FakeSmsGateway, gson_date, gson_dumps, sign
 from tests.test_sms_connector import KEY, SAM, sms_config
 from watcher.app import App
-from watcher.config import load
-from watcher.phones import e164
+from watcher.core.config import load
+from watcher.core.phones import e164
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -16,10 +16,10 @@ from playbooks.channels import ConsoleChannel
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, eventually, write_config
 from watcher.app import App
-from watcher.config import load
-from watcher.models import Event
+from watcher.core.config import load
+from watcher.core.models import Event
+from watcher.core.store import Store
 from watcher.status import status_data, status_report
-from watcher.store import Store
 from watcher.supervision import Supervisor
 
 TELEGRAM = """

@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from connectors.telegram import TelegramConnector
-from connectors.telegram_safety import TOKEN_REFUSED
+from connectors.telegram.connector import TelegramConnector
+from connectors.telegram.safety import TOKEN_REFUSED
 from tests.conftest import EXAMPLES, eventually, write_config
 from tests.fakes.telegram_api import FakeTelegram
 from watcher.app import App
-from watcher.config import Config, load
-from watcher.models import DeliveryError, Incident, IncidentState
+from watcher.core.config import Config, load
+from watcher.core.models import DeliveryError, Incident, IncidentState
 
 T = TypeVar("T")
 SAM, ALEX, JO, STRANGER = 5001, 5002, 5003, 5009

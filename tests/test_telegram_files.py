@@ -25,7 +25,7 @@ from tests.test_telegram_connector import (
     Watch,
     tg,
 )
-from watcher.config import load
+from watcher.core.config import load
 
 __all__ = ["tg"]  # the stand-in fixture, shared with the connector tests
 

@@ -15,8 +15,8 @@ from tests.fakes.signal_api import FakeSignalApi, make_contact, text_message
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_rig import GROUP, SAM_TG, sam_in_a_group
 from watcher.app import App
-from watcher.config import load
-from watcher.store import Store, Unchecked
+from watcher.core.config import load
+from watcher.core.store import Store, Unchecked
 from watcher.unchecked import UncheckedNotices
 
 SAM = make_contact("+15550000005", "Sam")

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from tests.conftest import Clock, eventually
 from tests.web_rig import Rig, evidence_rows, running
 from watcher.cli import main
-from watcher.config import ConfigError, load
-from watcher.store import Store
-from watcher.web import auth
+from watcher.core import secret_links as auth
+from watcher.core.config import ConfigError, load
+from watcher.core.store import Store
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

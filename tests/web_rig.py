@@ -17,9 +17,9 @@ from aiohttp import web
 
 from tests.conftest import BASE_CONFIG, eventually, write_config
 from watcher.app import App
-from watcher.config import Config, load
-from watcher.store import Store
-from watcher.web import auth
+from watcher.core import secret_links as auth
+from watcher.core.config import Config, load
+from watcher.core.store import Store
 
 CODE_USE = {"platform": "telegram", "person": "sam", "kind": "message", "id": "c/1",
             "at": "2026-11-22T14:02:00Z",

@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from connectors.base import Connector, ConnectorError
-from connectors.replay import LineError, Position, ReplayFile
+from connectors.files.replay import LineError, Position, ReplayFile
 from detectors.codes import build_detectors
 from playbooks.channels import AppriseChannel, Channel, ConsoleChannel
 from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
-from watcher import anchor, evidence, failsafe
-from watcher.config import Config, parse_duration
+from watcher import failsafe
+from watcher.core import anchor, evidence
+from watcher.core.clock import from_ts, ts, utcnow
+from watcher.core.config import Config, parse_duration
+from watcher.core.models import Event, Response
+from watcher.core.store import ImageCache, Store, StoreError
 from watcher.engine import Engine
 from watcher.heartbeat import Heartbeat
-from watcher.models import Event, Response, utcnow
 from watcher.status import status_report
-from watcher.store import ImageCache, Store, StoreError, from_ts, ts
 from watcher.supervision import Supervisor
 from watcher.unchecked import CrashWatch, UncheckedNotices
 
@@ -49,15 +51,15 @@ def build_connectors(config: Config, shared_web: bool = False) -> list[Connector
     """The platform connectors the config asks for (imported only when configured)."""
     found: list[Connector] = []
     if config.connectors.telegram is not None:
-        from connectors.telegram import TelegramConnector
+        from connectors.telegram.connector import TelegramConnector
 
         found.append(TelegramConnector(config))
     if config.connectors.signal is not None:
-        from connectors.signal import SignalConnector
+        from connectors.signal.connector import SignalConnector
 
         found.append(SignalConnector(config))
     if config.connectors.bluesky is not None:
-        from connectors.bluesky import BlueskyConnector
+        from connectors.bluesky.connector import BlueskyConnector
 
         found.append(BlueskyConnector(config))
     if config.connectors.sms is not None:

@@ -11,12 +11,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connectors.replay import LineError, Position, ReplayFile
-from connectors.telegram_export import ExportFormatError, is_export, read_export
+from connectors.files.replay import LineError, Position, ReplayFile
+from connectors.files.telegram_export import ExportFormatError, is_export, read_export
 from detectors.codes import Filtered
-from watcher.config import Config
+from watcher.core.config import Config
+from watcher.core.models import Event
 from watcher.engine import detect
-from watcher.models import Event
 
 
 @dataclass

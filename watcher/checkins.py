@@ -15,9 +15,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from detectors.checkin import CheckinRule
-from watcher.config import Config, NotifyStep, addresses
-from watcher.models import Event, Match, utcnow
-from watcher.store import Store, from_ts, ts
+from watcher.core.clock import from_ts, ts, utcnow
+from watcher.core.config import Config, NotifyStep, addresses
+from watcher.core.models import Event, Match
+from watcher.core.store import Store
 from watcher.supervision import expected_feeds
 
 log = logging.getLogger("watcher.checkins")

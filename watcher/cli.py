@@ -13,27 +13,29 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from connectors.replay import LineError, Position, ReplayFile
-from connectors.telegram_export import ExportFormatError
+from connectors.files.replay import LineError, Position, ReplayFile
+from connectors.files.telegram_export import ExportFormatError
 from detectors.codes import CodeLoadError, build_detectors
 from playbooks import actions
 from playbooks.channels import addresses
 from playbooks.drills import report, start_drill
-from watcher import anchor, evidence, init, logs
-from watcher import config as config_module
+from watcher import init
 from watcher.app import App, unknown_person
 from watcher.audit import audit as run_audit
 from watcher.audit import report as audit_report
-from watcher.config import Config, ConfigError, parse_duration
+from watcher.core import anchor, evidence, logs
+from watcher.core import config as config_module
+from watcher.core import secret_links as web_auth
+from watcher.core.clock import utcnow
+from watcher.core.config import Config, ConfigError, parse_duration
+from watcher.core.models import IncidentState, parse_time
+from watcher.core.store import Store, StoreError
 from watcher.engine import detect
 from watcher.lock import AlreadyRunning, ProcessLock
-from watcher.models import IncidentState, parse_time, utcnow
 from watcher.ordinary import ordinary_text_warnings
 from watcher.status import status_data, status_report
-from watcher.store import Store, StoreError
 from watcher.supervision import Supervisor
 from watcher.watching import NOTHING_WATCHED, person_lines, record_nothing_watched, watches_nothing
-from watcher.web import auth as web_auth
 
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 1

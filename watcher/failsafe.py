@@ -15,8 +15,9 @@ from datetime import datetime
 
 from playbooks.channels import Channel
 from playbooks.guard import Guard
-from watcher.config import Config, addresses
-from watcher.store import Store, StoreError, ts
+from watcher.core.clock import ts
+from watcher.core.config import Config, addresses
+from watcher.core.store import Store, StoreError
 
 log = logging.getLogger("watcher.failsafe")
 PROBE_EVERY = 30.0

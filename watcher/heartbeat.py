@@ -11,7 +11,7 @@ from datetime import datetime
 
 import httpx
 
-from watcher.config import Config, SecretRef, parse_duration
+from watcher.core.config import Config, SecretRef, parse_duration
 
 log = logging.getLogger("watcher.heartbeat")
 

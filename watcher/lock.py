@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from watcher.store import StoreError, os_reason
+from watcher.core.store import StoreError, os_reason
 
 
 class AlreadyRunning(StoreError):

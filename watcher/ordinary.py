@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 
 from detectors.phrase_normalise import normalise
-from watcher.config_schema import Config
+from watcher.core.config_schema import Config
 
 # Fewer letters than this (after normalisation, spaces removed) and a phrase is found inside
 # ordinary words and chatter ("ok", "sos" in "sosig", "hey").

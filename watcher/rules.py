@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from watcher.config import Code, parse_duration, parse_window
+from watcher.core.config import Code, parse_duration, parse_window
 
 
 def armed(code: Code, at: datetime, zone: ZoneInfo) -> bool:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.config import Config
-from watcher.models import IncidentState
-from watcher.store import Store, from_ts
+from watcher.core.clock import from_ts
+from watcher.core.config import Config
+from watcher.core.models import IncidentState
+from watcher.core.store import Store
 from watcher.supervision import Supervisor
 
 

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from watcher import evidence
-from watcher.config import Config, addresses, parse_duration
-from watcher.models import IncidentState, utcnow
-from watcher.store import Store, from_ts, ts
+from watcher.core import evidence
+from watcher.core.clock import from_ts, ts, utcnow
+from watcher.core.config import Config, addresses, parse_duration
+from watcher.core.models import IncidentState
+from watcher.core.store import Store
 
 log = logging.getLogger("watcher.supervision")
 PLATFORMS = ("telegram", "signal", "bluesky", "sms", "email")

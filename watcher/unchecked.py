@@ -15,8 +15,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from watcher.config import Config, NotifyStep, addresses
-from watcher.store import Store, Unchecked, from_ts, ts
+from watcher.core.clock import from_ts, ts
+from watcher.core.config import Config, NotifyStep, addresses
+from watcher.core.store import Store, Unchecked
 
 log = logging.getLogger("watcher.unchecked")
 

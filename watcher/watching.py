@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from watcher.config_schema import Config
-from watcher.store import Store
+from watcher.core.config_schema import Config
+from watcher.core.store import Store
 from watcher.supervision import PLATFORMS, expected_feeds
 
 # The health row of "nothing is watched": a feed name with no person, so supervision shows

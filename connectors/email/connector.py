@@ -30,7 +30,7 @@ from connectors.base import ConnectorError, Sink
 from connectors.common import wait_or_stop
 from connectors.email import translate
 from connectors.email.client import AuthFailed, Fetched, Folder, FolderMissing, ImapReader
-from watcher.config import Config, parse_duration
+from watcher.core.config import Config, parse_duration
 
 log = logging.getLogger("watcher.email")
 T = TypeVar("T")

@@ -22,7 +22,7 @@ from email.utils import getaddresses
 from html.parser import HTMLParser
 
 from connectors.common import UnreadImage
-from watcher.models import BytesImage, Event, ImageSource
+from watcher.core.models import BytesImage, Event, ImageSource
 
 PLATFORM = "email"
 ID_BYTES = 1 << 16

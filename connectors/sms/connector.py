@@ -37,9 +37,10 @@ from connectors.sms.translate import (
     response_of,
 )
 from connectors.sms.webhook import WebhookHandler
-from watcher.config_schema import Config, parse_duration
-from watcher.config_schema import SmsConnector as SmsSection
-from watcher.models import DeliveryError, parse_time, utcnow
+from watcher.core.clock import utcnow
+from watcher.core.config_schema import Config, parse_duration
+from watcher.core.config_schema import SmsConnector as SmsSection
+from watcher.core.models import DeliveryError, parse_time
 
 log = logging.getLogger("watcher.sms")
 

@@ -11,8 +11,8 @@ import secrets
 
 from connectors.sms.client import GatewayClient, GatewayError
 from connectors.sms.translate import Directory
-from watcher.models import DeliveryError
-from watcher.phones import e164
+from watcher.core.models import DeliveryError
+from watcher.core.phones import e164
 
 
 class SmsSending:

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from watcher.config_schema import Config
-from watcher.models import Event, Response
-from watcher.phones import e164
+from watcher.core.config_schema import Config
+from watcher.core.models import Event, Response
+from watcher.core.phones import e164
 
 PLATFORM = "sms"
 MAX_TEXT = 40_000  # 255 parts of 153 characters, the most a joined multipart text can be

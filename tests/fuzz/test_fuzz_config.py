@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
-from watcher.config import Config, ConfigError, load, parse
+from watcher.core.config import Config, ConfigError, load, parse
 
 EXAMPLE = (ROOT / "config.example.toml").read_text()
 SETTINGS = settings(max_examples=150, deadline=None,

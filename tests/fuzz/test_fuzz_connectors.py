@@ -18,7 +18,7 @@ from tests.fakes.signal_api import FakeSignalApi, make_contact, text_message
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_rig import GROUP, SAM_TG, sam_in_a_group
 from watcher.app import App
-from watcher.config import load
+from watcher.core.config import load
 
 SAM = make_contact("+15550000005", "Sam")
 CODE = "the network went down at work"

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from connectors.signal import INBOX
+from connectors.signal.connector import INBOX
 from tests.conftest import eventually, write_config
 from tests.fakes.pds import LocalPds
 from tests.fakes.signal_api import (
@@ -33,7 +33,7 @@ from tests.fakes.signal_api import (
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram_rig import GROUP, SAM_TG, sam_in_a_group
 from watcher.app import App
-from watcher.config import load
+from watcher.core.config import load
 
 CODE = "the network went down at work"
 FORMATS = ("PNG", "GIF", "JPEG", "WEBP", "TIFF", "BMP")

@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from connectors.replay import EventFormatError, parse_line
+from connectors.files.replay import EventFormatError, parse_line
 from detectors.image import ImageLimits, ImageMatcher, ImageRefused
 from playbooks.templates import render
 from tests.conftest import ROOT, write_config
-from watcher.config import Config, load
+from watcher.core.config import Config, load
 
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watcher.store import Store
+from watcher.core.store import Store
 
 EVENTS = 1000
 CODE_EVERY = 20  # 50 code uses among 1,000 events

@@ -33,7 +33,7 @@ from tests.reliability import test_signal_faults as signal_faults
 from tests.reliability.harness import CODE_TEXT, alert_numbers, telegram_config
 from tests.reliability.test_bluesky_faults import config_text as bluesky_config
 from watcher.app import App
-from watcher.config import load, parse_duration
+from watcher.core.config import load, parse_duration
 
 pytestmark = [pytest.mark.timeout(90),
               pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")]

@@ -35,7 +35,7 @@ from tests.reliability.harness import (
     text_of,
 )
 from watcher.app import App
-from watcher.config import load
+from watcher.core.config import load
 
 pytestmark = [pytest.mark.pds, pytest.mark.timeout(120)]
 

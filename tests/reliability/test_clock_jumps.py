@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.conftest import Clock, write_config
 from watcher.app import App
-from watcher.config import load
+from watcher.core.config import load
 
 START = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
 CONFIG = """

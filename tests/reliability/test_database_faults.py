@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import eventually as until
 from tests.conftest import write_config
 from watcher.app import App
-from watcher.config import load
+from watcher.core.config import load
 
 
 def line(n: int, text: str) -> str:

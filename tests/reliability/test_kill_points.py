@@ -175,7 +175,7 @@ async def test_a_crash_repeats_at_most_one_alert(tmp_path: Path) -> None:
     import io
 
     from watcher.app import App
-    from watcher.config import load
+    from watcher.core.config import load
 
     async with SlowReplies() as server:
         server.add_user(SAM, "Sam")

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-import connectors.signal
+import connectors.signal.connector
 from tests.conftest import eventually as until
 from tests.conftest import write_config
 from tests.fakes.signal_api import Contact, FakeSignalApi, Mode, make_contact, text_message
@@ -42,7 +42,7 @@ from tests.reliability.harness import (
     text_of,
 )
 from watcher.app import App
-from watcher.config import load
+from watcher.core.config import load
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -225,7 +225,7 @@ async def test_hangs(api: SignalApi, tmp_path: Path, monkeypatch: pytest.MonkeyP
     """3 s hangs complete late; at burst 10 a send hangs past the client's own timeout
     (shortened to 3 s): the client gives up and the runner retries. The stand-in, like the
     real service, still sends the one it was holding: that may be the one duplicate."""
-    monkeypatch.setattr(connectors.signal, "CLIENT_TIMEOUT", SHORT_TIMEOUT)
+    monkeypatch.setattr(connectors.signal.connector, "CLIENT_TIMEOUT", SHORT_TIMEOUT)
     caplog.set_level(logging.WARNING, logger="watcher.playbooks")
 
     async def fault(run: Run, burst: int) -> int:

@@ -37,7 +37,7 @@ from tests.reliability.harness import (
     text_of,
 )
 from watcher.app import App
-from watcher.config import load
+from watcher.core.config import load
 
 pytestmark = [pytest.mark.timeout(90),
               pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")]

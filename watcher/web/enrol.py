@@ -15,8 +15,8 @@ from pathlib import Path
 
 from detectors.codes import PhraseDetector
 from watcher.audit import AuditResult, history
-from watcher.config import Code, Config
-from watcher.models import Event
+from watcher.core.config import Code, Config
+from watcher.core.models import Event
 
 MAX_PHRASE = 200
 

@@ -29,7 +29,7 @@ from detectors.image import (
     Probe,
 )
 from detectors.image_decode import decode
-from watcher.config import Config
+from watcher.core.config import Config
 from watcher.web.enrol import toml_string
 
 CANDIDATE = "candidate"

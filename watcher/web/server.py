@@ -3,7 +3,7 @@
 Started and stopped by `App.run`; the page reads and writes the same store on the same loop,
 so an action is one transaction between two awaits, like a contact's reply. Who gets in is
 decided in one place, the `_guard` middleware: nothing without a session opened by a valid
-secret link (watcher/web/auth.py) gets anything but a bare 404. Connectors may mount their
+secret link (watcher/core/secret_links.py) gets anything but a bare 404. Connectors may mount their
 own routes (a webhook) with `add_routes`; those do their own authentication.
 """
 
@@ -25,12 +25,13 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from detectors.image import FEW_KEYPOINTS, PDQ_MIN_QUALITY, ImageMatcher, ImageRefused
 from playbooks import actions
 from playbooks.drills import start_drill
-from watcher import evidence
-from watcher.config import Config
-from watcher.models import Event
-from watcher.store import Store
+from watcher.core import evidence
+from watcher.core import secret_links as auth
+from watcher.core.config import Config
+from watcher.core.models import Event
+from watcher.core.store import Store
 from watcher.supervision import Supervisor
-from watcher.web import auth, enrol, photo
+from watcher.web import enrol, photo
 from watcher.web.views import Views
 
 log = logging.getLogger("watcher.web")

@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from playbooks.actions import OPERATOR
-from watcher.config import Config, addresses, parse_duration
-from watcher.models import Incident, IncidentState
-from watcher.store import Store, from_ts
+from watcher.core.clock import from_ts
+from watcher.core.config import Config, addresses, parse_duration
+from watcher.core.models import Incident, IncidentState
+from watcher.core.store import Store
 from watcher.supervision import Supervisor
 
 STATE_WORDS = {IncidentState.OPEN: "open: nobody has acknowledged yet",

@@ -1,7 +1,7 @@
 """Who a destination would reach: the addresses of watched people, compared one way.
 
 Pure functions over the config (no store, no I/O), shared by the load-time checks
-(watcher/config_checks.py) and the send-time guard (playbooks/guard.py), so that "this is
+(watcher/core/config_checks.py) and the send-time guard (playbooks/guard.py), so that "this is
 Sam's address" means the same thing at load and at the moment of sending.
 
 Every address is reduced to *keys*: lower-cased text without a leading "@" (ids, uuids,
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from watcher.config_schema import Config, Person
+from watcher.core.config_schema import Config, Person
 
 # A person key for addresses that are watched but belong to nobody in particular
 # (connectors.telegram.chats).

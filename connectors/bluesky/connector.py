@@ -20,9 +20,10 @@ import time
 import httpx
 
 from connectors.base import Sink
-from connectors.bluesky_identity import Identity, IdentityError, Resolver, identity_cursor
-from connectors.bluesky_poll import Poller, PollError
-from connectors.bluesky_records import (
+from connectors.bluesky.identity import Identity, IdentityError, Resolver, identity_cursor
+from connectors.bluesky.poll import Poller, PollError
+from connectors.bluesky.stream import Change, Firehose, Jetstream, Source
+from connectors.bluesky.translate import (
     LISTED,
     MALFORMED,
     PLATFORM,
@@ -33,9 +34,8 @@ from connectors.bluesky_records import (
     unreadable_record,
     web_link,
 )
-from connectors.bluesky_stream import Change, Firehose, Jetstream, Source
-from watcher.config import BlueskyPerson, Config, parse_duration
-from watcher.models import Event
+from watcher.core.config import BlueskyPerson, Config, parse_duration
+from watcher.core.models import Event
 
 log = logging.getLogger("watcher.bluesky")
 

@@ -11,8 +11,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from detectors.reaction_target import FORMS, canonical
-from watcher.config_schema import (
+from watcher.core.config_schema import (
     TEMPLATE_FIELDS,
     Config,
     Contact,
@@ -21,7 +20,8 @@ from watcher.config_schema import (
     parse_duration,
     working_channels,
 )
-from watcher.destinations import keys, side, url_keys, watched
+from watcher.core.destinations import keys, side, url_keys, watched
+from watcher.core.reaction_target import FORMS, canonical
 
 
 def _known(kind: str, names: Iterable[str]) -> str:
@@ -387,7 +387,7 @@ CHECKS: tuple[Callable[[Config], list[str]], ...] = (
 def _check_sms(config: Config) -> list[str]:
     """i15-sms: every number must read as a phone number (E.164, or local with a region),
     else a text from it could never be recognised."""
-    from watcher.phones import e164  # phonenumbers: only imported when SMS is configured
+    from watcher.core.phones import e164  # phonenumbers: only imported when SMS is configured
 
     problems = []
     section = config.connectors.sms

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watcher.config_schema import PLATFORMS
-from watcher.models import EVENT_KINDS, Event, FileImage, parse_time
+from watcher.core.config_schema import PLATFORMS
+from watcher.core.models import EVENT_KINDS, Event, FileImage, parse_time
 
 MAX_LINE_BYTES = 1_000_000
 _FIELDS = {"platform", "person", "kind", "id", "at", "text", "alt", "images", "target", "emoji",

@@ -177,10 +177,6 @@ class Response:
     group: bool = False
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def parse_time(value: str) -> datetime:
     """Parse an ISO-8601 time; a time without a zone is taken as UTC."""
     text = value.strip()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from telegram import Bot, Message, PhotoSize
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken
 
-from watcher.models import BytesImage, ImageSource, ImageTooLarge
+from watcher.core.models import BytesImage, ImageSource, ImageTooLarge
 
 log = logging.getLogger("watcher.telegram")
 

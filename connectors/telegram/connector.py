@@ -34,7 +34,7 @@ from telegram.request import HTTPXRequest
 
 from connectors.base import ConnectorError, Sink
 from connectors.common import wait_or_stop
-from connectors.telegram_access import (
+from connectors.telegram.access import (
     anonymous_problem,
     chat_name,
     membership_change,
@@ -42,11 +42,11 @@ from connectors.telegram_access import (
     status_problem,
     unreachable_problem,
 )
-from connectors.telegram_media import NO_PHOTO, MediaFetcher
-from connectors.telegram_raw import MALFORMED, read_one_by_one
-from connectors.telegram_safety import TOKEN_REFUSED, describe, guard_logs, retry_seconds
-from connectors.telegram_send import AlertSender
-from connectors.telegram_updates import (
+from connectors.telegram.media import NO_PHOTO, MediaFetcher
+from connectors.telegram.raw import MALFORMED, read_one_by_one
+from connectors.telegram.safety import TOKEN_REFUSED, describe, guard_logs, retry_seconds
+from connectors.telegram.send import AlertSender
+from connectors.telegram.translate import (
     ALLOWED_UPDATES,
     PLATFORM,
     Directory,
@@ -58,9 +58,9 @@ from connectors.telegram_updates import (
     reaction_events,
     reaction_response,
 )
-from watcher.config import Config, parse_duration
-from watcher.config import TelegramConnector as TelegramSection
-from watcher.models import DeliveryError, Event, Response
+from watcher.core.config import Config, parse_duration
+from watcher.core.config import TelegramConnector as TelegramSection
+from watcher.core.models import DeliveryError, Event, Response
 
 log = logging.getLogger("connectors.telegram")
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from watcher.models import Event, FileImage, parse_time
+from watcher.core.models import Event, FileImage, parse_time
 
 
 class ExportFormatError(ValueError):

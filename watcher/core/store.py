@@ -15,14 +15,15 @@ import stat
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from watcher import evidence
-from watcher.models import Event, Incident, IncidentState, Match
+from watcher.core import evidence
+from watcher.core.clock import from_ts, ts
+from watcher.core.models import Event, Incident, IncidentState, Match
 
 log = logging.getLogger("watcher.store")
 
@@ -33,15 +34,6 @@ JOURNAL_SUFFIX = "/inbox"
 
 class StoreError(Exception):
     """The database cannot be opened or written (full disk, read-only file, corruption)."""
-
-
-def ts(moment: datetime) -> str:
-    """A fixed-width UTC timestamp, so that text order is time order in SQL."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def from_ts(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 MIGRATIONS: tuple[str, ...] = (
@@ -107,7 +99,7 @@ MIGRATIONS: tuple[str, ...] = (
                             created_at TEXT NOT NULL, notified INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX unchecked_pending ON unchecked(notified, person);
     """,
-    # i14-web: the contacts' secret links (watcher/web/auth.py), only as SHA-256 hashes;
+    # i14-web: the contacts' secret links (watcher/core/secret_links.py), only as SHA-256 hashes;
     # scope "contact" (the whole page) or "incident:N" (one alert, from an alert's link).
     """
     CREATE TABLE web_tokens (hash TEXT PRIMARY KEY, contact TEXT NOT NULL, scope TEXT NOT NULL,

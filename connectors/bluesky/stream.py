@@ -26,7 +26,7 @@ from atproto import (
 )
 from websockets.asyncio.client import ClientConnection
 
-from connectors.bluesky_records import WATCHED
+from connectors.bluesky.translate import WATCHED
 from connectors.common import until_stopped, wait_or_stop
 
 log = logging.getLogger("watcher.bluesky")

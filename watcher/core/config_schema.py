@@ -1,8 +1,8 @@
 """The config schema: typed models for every TOML section, parsed strictly.
 
 Unknown keys are errors (extra="forbid"): a typo must never silently drop a contact.
-The loader (watcher/config.py) turns pydantic's errors into TOML key paths; the
-cross-checks (watcher/config_checks.py) validate what one section says about another.
+The loader (watcher/core/config.py) turns pydantic's errors into TOML key paths; the
+cross-checks (watcher/core/config_checks.py) validate what one section says about another.
 """
 
 from __future__ import annotations

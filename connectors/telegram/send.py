@@ -21,10 +21,10 @@ from telegram.error import (
     TelegramError,
 )
 
-from connectors.telegram_safety import TOKEN_REFUSED, describe, retry_seconds
-from connectors.telegram_updates import Directory
-from watcher.config import Config
-from watcher.models import DeliveryError
+from connectors.telegram.safety import TOKEN_REFUSED, describe, retry_seconds
+from connectors.telegram.translate import Directory
+from watcher.core.config import Config
+from watcher.core.models import DeliveryError
 
 ACK_BUTTON = "I'm on it"
 MAX_SEND_WAIT = 20.0  # the playbook runner gives a whole send 30 s

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from connectors.signal_client import SignalClient, SignalError, SignalRateLimited
-from connectors.signal_envelopes import Directory, normalise_number
-from watcher.models import DeliveryError
+from connectors.signal.client import SignalClient, SignalError, SignalRateLimited
+from connectors.signal.translate import Directory, normalise_number
+from watcher.core.models import DeliveryError
 
 SENDING_FEED = "signal-sending"
 _GONE = ("unregistered", "unknown", "not registered", "not found", "no such")

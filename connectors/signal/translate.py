@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.item_fields import SIGNAL, fields, prune, words
-from watcher.config import Config
-from watcher.models import Event, Response
+from watcher.core.config import Config
+from watcher.core.models import Event, Response
 
 PLATFORM = SIGNAL
 _NUMBER_NOISE = re.compile(r"[\s\-().]")

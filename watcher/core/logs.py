@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
-from watcher.config import Config, SecretRef
+from watcher.core.config import Config, SecretRef
 
 MASK = "[redacted]"
 MIN_PIECE = 6  # shorter pieces of a secret URL (a port, "json") are not secret on their own

@@ -20,8 +20,8 @@ from pydantic import (
     ValidationError,
 )
 
-from watcher.config_checks import CHECKS, secret_destinations
-from watcher.config_schema import (
+from watcher.core.config_checks import CHECKS, secret_destinations
+from watcher.core.config_schema import (
     PLATFORMS,
     TEMPLATE_FIELDS,
     BlueskyConnector,

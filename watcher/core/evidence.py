@@ -5,7 +5,7 @@ chain at a place `verify` can name. Entries hold what fired and why (the matched
 image distances, the link), never whole message bodies.
 
 The chain alone proves nothing against someone who can write the database (drop the
-triggers, rewrite, recompute): its head is also anchored outside it (watcher/anchor.py), and
+triggers, rewrite, recompute): its head is also anchored outside it (watcher/core/anchor.py), and
 `check` compares the two and says what that proves and what it cannot.
 """
 
@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from watcher import anchor
+from watcher.core import anchor
 
 log = logging.getLogger("watcher.evidence")
 
@@ -100,7 +100,7 @@ class Entry:
 
 def entries(conn: sqlite3.Connection, start: datetime | None = None,
             end: datetime | None = None) -> Iterator[Entry]:
-    from watcher.store import ts
+    from watcher.core.clock import ts
 
     require_table(conn)
     query = "SELECT id, at, kind, incident_id, data, prev_hash, hash FROM evidence"

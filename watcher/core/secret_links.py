@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from watcher.store import Store
+from watcher.core.store import Store
 
 TOKEN_BYTES = 32
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32): 43 characters

@@ -8,8 +8,8 @@ Nothing is lost across a crash: normal-mode receive acknowledges what it returns
 batch is written to the store (cursor ``signal/inbox``) before it is handled, and shrinks in
 the same transaction as each event it yields. The journal holds the survivor's message text,
 so once it is empty the store deletes it and scrubs the WAL of its earlier versions (a
-cursor named ``*/inbox`` is a journal: watcher/store.py). json-rpc mode drops what arrives while no
-websocket is open; every cut is reported as a possible gap.
+cursor named ``*/inbox`` is a journal: watcher/core/store.py). json-rpc mode drops what
+arrives while no websocket is open; every cut is reported as a possible gap.
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ from typing import Any
 
 from connectors.base import ConnectorError, Sink
 from connectors.common import UnreadImage, until_stopped, wait_or_stop
-from connectors.signal_client import (
+from connectors.signal.client import (
     SignalClient,
     SignalError,
     SignalNotFound,
     SignalTooLarge,
     SignalUnreachable,
 )
-from connectors.signal_envelopes import (
+from connectors.signal.send import SignalSending
+from connectors.signal.translate import (
     PLATFORM,
     Directory,
     Draft,
@@ -44,10 +45,9 @@ from connectors.signal_envelopes import (
     person_draft,
     slim,
 )
-from connectors.signal_send import SignalSending
-from watcher.config import Config, parse_duration
-from watcher.config import SignalConnector as SignalSection
-from watcher.models import BytesImage, DeliveryError, Event, ImageSource
+from watcher.core.config import Config, parse_duration
+from watcher.core.config import SignalConnector as SignalSection
+from watcher.core.models import BytesImage, DeliveryError, Event, ImageSource
 
 log = logging.getLogger("watcher.signal")
 

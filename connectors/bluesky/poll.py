@@ -18,8 +18,8 @@ from typing import Protocol
 
 from atproto_client.exceptions import BadRequestError, RequestErrorBase
 
-from connectors.bluesky_identity import Identity, IdentityError, Resolver, xrpc_error
-from connectors.bluesky_records import (
+from connectors.bluesky.identity import Identity, IdentityError, Resolver, xrpc_error
+from connectors.bluesky.translate import (
     FOLLOW,
     LIKE,
     MALFORMED,
@@ -32,7 +32,7 @@ from connectors.bluesky_records import (
     unreadable_record,
     web_link,
 )
-from watcher.models import Event
+from watcher.core.models import Event
 
 log = logging.getLogger("watcher.bluesky")
 

@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 from atproto import models
 
-from connectors.bluesky_identity import Identity, Resolver
+from connectors.bluesky.identity import Identity, Resolver
 from connectors.common import UnreadImage
 from connectors.item_fields import BLUESKY, words
-from watcher.models import BytesImage, Event, ImageSource, parse_time, utcnow
+from watcher.core.clock import utcnow
+from watcher.core.models import BytesImage, Event, ImageSource, parse_time
 
 log = logging.getLogger("watcher.bluesky")
 

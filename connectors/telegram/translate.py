@@ -23,8 +23,8 @@ from telegram import (
 )
 
 from connectors.item_fields import TELEGRAM, words
-from watcher.config import Config
-from watcher.models import Event, ImageSource, Response
+from watcher.core.config import Config
+from watcher.core.models import Event, ImageSource, Response
 
 PLATFORM = TELEGRAM
 # Update kinds carrying a Message, in the order PTB fills them.

@@ -1,0 +1,1 @@
+"""Bluesky, through atproto: the connector and its parts."""

@@ -1,0 +1,1 @@
+"""Readers of files, not live feeds: replay files and Telegram chat exports."""

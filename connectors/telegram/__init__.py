@@ -1,0 +1,1 @@
+"""Telegram, through python-telegram-bot: the connector and its parts."""
