@@ -2,7 +2,7 @@
 
 The opposite of the other detectors: silence is the signal. This module is pure: which
 events count as a check-in, and when the next deadline falls. The clock that watches the
-deadlines (watcher/checkins.py) keeps them in SQLite so a restart loses none.
+deadlines (watcher/engine/checkins.py) keeps them in SQLite so a restart loses none.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ Load-time checks (watcher/core/config_checks.py) refuse what the config alone sh
 also sees what only running shows (Sam given by uuid, whose number a contact was given; a
 contact group Sam writes in), and URLs held as secrets. Every channel is checked here, in one
 place, by the runner (`PlaybookRunner._deliver`), the database-failure notice
-(watcher/failsafe.py) and the answers to contacts (watcher/app.py); only the console channel,
-which prints on the watcher's own terminal, is exempt.
+(watcher/supervision/failsafe.py) and the answers to contacts (watcher/app.py); only the
+console channel, which prints on the watcher's own terminal, is exempt.
 """
 
 from __future__ import annotations

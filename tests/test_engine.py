@@ -14,7 +14,7 @@ from tests.conftest import Clock
 from watcher.core.config import Config, load
 from watcher.core.models import Event, FileImage
 from watcher.core.store import MIGRATIONS, Store, StoreError
-from watcher.engine import Engine
+from watcher.engine.engine import Engine
 
 AT = datetime(2026, 11, 22, 14, 2, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ from watcher.cli import main
 from watcher.core import anchor, evidence
 from watcher.core.config import load
 from watcher.core.store import Store
-from watcher.supervision import Supervisor
+from watcher.supervision.supervisor import Supervisor
 
 FEED = [
     {"person": "sam", "id": "1", "at": "2026-11-20T08:00:00Z", "text": "Morning! SENTINEL-BODY"},

@@ -28,11 +28,11 @@ from watcher.core.config import load
 from watcher.core.config_schema import PLATFORMS
 from watcher.core.models import Event
 from watcher.core.store import Store
-from watcher.engine import Engine
+from watcher.engine.engine import Engine
 from watcher.lock import ProcessLock
 from watcher.ordinary import COMMON_EMOJI, phrase_warning
-from watcher.supervision import expected_feeds
-from watcher.watching import record_nothing_watched
+from watcher.supervision.supervisor import expected_feeds
+from watcher.supervision.watching import record_nothing_watched
 
 PLATFORM_IDENTITY = {"telegram": "telegram = { user_id = 111 }",
                      "signal": 'signal = { uuid = "abc" }',

@@ -32,11 +32,11 @@ from tests.fakes.signal_api import (
     rest_group_id,
     text_message,
 )
-from watcher import failsafe
 from watcher.app import App
 from watcher.core.config import ConfigError, load
 from watcher.core.models import Event
 from watcher.core.store import Store
+from watcher.supervision import failsafe
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -319,7 +319,7 @@ async def test_a_secret_apprise_url_to_a_place_learnt_at_run_time_is_refused_at_
     channels: dict[str, Channel] = {"apprise": AppriseChannel(config, config.secrets)}
     runner = PlaybookRunner(config, store, channels, clock)
     from detectors.codes import build_detectors
-    from watcher.engine import Engine
+    from watcher.engine.engine import Engine
 
     engine = Engine(config, store, build_detectors(config)[0], clock)
     await engine.ingest(Event("signal", "sam", "message", "e/1", clock(), text=PHRASE,

@@ -29,7 +29,7 @@ from tests.conftest import write_config
 from watcher.cli import main
 from watcher.core.config import Code, load
 from watcher.core.models import BytesImage, DetectionFailed, Event
-from watcher.engine import detect
+from watcher.engine.engine import detect
 
 DATA = Path(__file__).parent / "data" / "ocr"
 CASES: dict[str, str | None] = json.loads((DATA / "cases.json").read_text())

@@ -22,8 +22,8 @@ from watcher.core.config import load
 from watcher.core.models import IncidentState
 from watcher.core.store import Store
 from watcher.lock import ProcessLock
-from watcher.status import status_report
-from watcher.supervision import Supervisor
+from watcher.supervision.status import status_report
+from watcher.supervision.supervisor import Supervisor
 
 CODE_USE = {"platform": "telegram", "person": "sam", "kind": "message", "id": "c/1",
             "at": "2026-11-22T14:02:00Z", "text": "the network went down at work"}

@@ -18,7 +18,7 @@ from tests.conftest import Clock, write_config
 from watcher.core.config import Config, load
 from watcher.core.models import Event, FileImage, IncidentState
 from watcher.core.store import Store
-from watcher.engine import Engine
+from watcher.engine.engine import Engine
 
 CODE_USE = Event(platform="telegram", person="sam", kind="message", id="c/1",
                  at=datetime(2026, 11, 22, 14, 2, tzinfo=UTC),

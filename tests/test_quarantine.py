@@ -28,8 +28,8 @@ from watcher.app import App
 from watcher.core.config import Config, load
 from watcher.core.models import Event
 from watcher.core.store import Store
-from watcher.engine import Engine
-from watcher.unchecked import GATHER, LIST_MAX, MIN_GAP, CrashWatch, contacts_of
+from watcher.engine.engine import Engine
+from watcher.engine.unchecked import GATHER, LIST_MAX, MIN_GAP, CrashWatch, contacts_of
 
 AT = datetime(2026, 11, 22, 14, 2, tzinfo=UTC)  # 14:02 in London in November
 CODE = "the network went down at work"

@@ -20,7 +20,7 @@ from tests.conftest import Clock, write_config
 from watcher.core.config import Config, load
 from watcher.core.models import DeliveryError, Event, IncidentState, Response
 from watcher.core.store import Store
-from watcher.engine import Engine
+from watcher.engine.engine import Engine
 
 AT = datetime(2026, 11, 22, 14, 2, tzinfo=UTC)
 

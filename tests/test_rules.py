@@ -10,7 +10,7 @@ from tests.conftest import Clock, write_config
 from watcher.core.config import load
 from watcher.core.models import Event
 from watcher.core.store import Store
-from watcher.engine import Engine
+from watcher.engine.engine import Engine
 
 BASE = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)  # 14:00 in London (GMT in November)
 

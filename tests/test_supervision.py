@@ -19,8 +19,8 @@ from watcher.app import App
 from watcher.core.config import load
 from watcher.core.models import Event
 from watcher.core.store import Store
-from watcher.status import status_data, status_report
-from watcher.supervision import Supervisor
+from watcher.supervision.status import status_data, status_report
+from watcher.supervision.supervisor import Supervisor
 
 TELEGRAM = """
 [connectors.telegram]

@@ -17,7 +17,7 @@ from tests.telegram_rig import GROUP, SAM_TG, sam_in_a_group
 from watcher.app import App
 from watcher.core.config import load
 from watcher.core.store import Store, Unchecked
-from watcher.unchecked import UncheckedNotices
+from watcher.engine.unchecked import UncheckedNotices
 
 SAM = make_contact("+15550000005", "Sam")
 CODE = "the network went down at work"

@@ -20,17 +20,17 @@ from detectors.codes import build_detectors
 from playbooks.channels import AppriseChannel, Channel, ConsoleChannel
 from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
-from watcher import failsafe
 from watcher.core import anchor, evidence
 from watcher.core.clock import from_ts, ts, utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.models import Event, Response
 from watcher.core.store import ImageCache, Store, StoreError
-from watcher.engine import Engine
-from watcher.heartbeat import Heartbeat
-from watcher.status import status_report
-from watcher.supervision import Supervisor
-from watcher.unchecked import CrashWatch, UncheckedNotices
+from watcher.engine.engine import Engine
+from watcher.engine.unchecked import CrashWatch, UncheckedNotices
+from watcher.supervision import failsafe
+from watcher.supervision.heartbeat import Heartbeat
+from watcher.supervision.status import status_report
+from watcher.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from watcher.web.server import WebServer

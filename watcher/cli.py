@@ -21,8 +21,6 @@ from playbooks.channels import addresses
 from playbooks.drills import report, start_drill
 from watcher import init
 from watcher.app import App, unknown_person
-from watcher.audit import audit as run_audit
-from watcher.audit import report as audit_report
 from watcher.core import anchor, evidence, logs
 from watcher.core import config as config_module
 from watcher.core import secret_links as web_auth
@@ -30,12 +28,19 @@ from watcher.core.clock import utcnow
 from watcher.core.config import Config, ConfigError, parse_duration
 from watcher.core.models import IncidentState, parse_time
 from watcher.core.store import Store, StoreError
-from watcher.engine import detect
+from watcher.engine.audit import audit as run_audit
+from watcher.engine.audit import report as audit_report
+from watcher.engine.engine import detect
 from watcher.lock import AlreadyRunning, ProcessLock
 from watcher.ordinary import ordinary_text_warnings
-from watcher.status import status_data, status_report
-from watcher.supervision import Supervisor
-from watcher.watching import NOTHING_WATCHED, person_lines, record_nothing_watched, watches_nothing
+from watcher.supervision.status import status_data, status_report
+from watcher.supervision.supervisor import Supervisor
+from watcher.supervision.watching import (
+    NOTHING_WATCHED,
+    person_lines,
+    record_nothing_watched,
+    watches_nothing,
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 1

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from detectors.codes import PhraseDetector
-from watcher.audit import AuditResult, history
 from watcher.core.config import Code, Config
 from watcher.core.models import Event
+from watcher.engine.audit import AuditResult, history
 
 MAX_PHRASE = 200
 

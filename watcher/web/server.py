@@ -30,7 +30,7 @@ from watcher.core import secret_links as auth
 from watcher.core.config import Config
 from watcher.core.models import Event
 from watcher.core.store import Store
-from watcher.supervision import Supervisor
+from watcher.supervision.supervisor import Supervisor
 from watcher.web import enrol, photo
 from watcher.web.views import Views
 

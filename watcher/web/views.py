@@ -16,7 +16,7 @@ from watcher.core.clock import from_ts
 from watcher.core.config import Config, addresses, parse_duration
 from watcher.core.models import Incident, IncidentState
 from watcher.core.store import Store
-from watcher.supervision import Supervisor
+from watcher.supervision.supervisor import Supervisor
 
 STATE_WORDS = {IncidentState.OPEN: "open: nobody has acknowledged yet",
                IncidentState.ACKNOWLEDGED: "acknowledged",

@@ -8,7 +8,7 @@ from watcher.core.clock import from_ts
 from watcher.core.config import Config
 from watcher.core.models import IncidentState
 from watcher.core.store import Store
-from watcher.supervision import Supervisor
+from watcher.supervision.supervisor import Supervisor
 
 
 def status_data(config: Config, store: Store, supervisor: Supervisor) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from watcher.core.config_schema import Config
 from watcher.core.store import Store
-from watcher.supervision import PLATFORMS, expected_feeds
+from watcher.supervision.supervisor import PLATFORMS, expected_feeds
 
 # The health row of "nothing is watched": a feed name with no person, so supervision shows
 # it while it is blind and the blind-watch alert reads "every feed is not being watched".

@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from detectors.codes import Filtered
-from watcher.checkins import CheckinClock
 from watcher.core.clock import utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.models import DetectionFailed, Event, IncidentState, Match
 from watcher.core.store import Store
-from watcher.rules import armed, cooldown
+from watcher.engine.checkins import CheckinClock
+from watcher.engine.rules import armed, cooldown
 
 log = logging.getLogger("watcher.engine")
 # One image at a time: the memory bound of one image (docs/benchmarks.md) holds for the

@@ -16,7 +16,7 @@ from connectors.files.telegram_export import ExportFormatError, is_export, read_
 from detectors.codes import Filtered
 from watcher.core.config import Config
 from watcher.core.models import Event
-from watcher.engine import detect
+from watcher.engine.engine import detect
 
 
 @dataclass

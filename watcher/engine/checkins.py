@@ -19,7 +19,7 @@ from watcher.core.clock import from_ts, ts, utcnow
 from watcher.core.config import Config, NotifyStep, addresses
 from watcher.core.models import Event, Match
 from watcher.core.store import Store
-from watcher.supervision import expected_feeds
+from watcher.supervision.supervisor import expected_feeds
 
 log = logging.getLogger("watcher.checkins")
 
