@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from aiohttp import web
+
+from watcher.core.channel import Channel
+from watcher.core.errors import WatcherError
 from watcher.core.models import Event, Response
 
 
-class ConnectorError(Exception):
+class ConnectorError(WatcherError):
     """A connector cannot work. `permanent` (a bad login, a removed device) needs a person;
     otherwise (service unreachable) it will be retried."""
-
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
 
 
 class Sink(Protocol):
@@ -96,18 +95,12 @@ class Connector(Protocol):
 
     async def close(self) -> None: ...
 
+    def channel(self) -> Channel | None:
+        """The channel this connector delivers alerts through (itself, for Telegram, Signal
+        and SMS), or None for a connector that only reads."""
+        ...
 
-class Sender(Protocol):
-    """A connector that can deliver alerts (Telegram, Signal)."""
-
-    name: str
-
-    async def send(self, contact: str, address: str, text: str,
-                   incident: int | None = None) -> str | None:
-        """Deliver to a contact's address; return the platform's message id.
-
-        `incident` is the alert's incident number (None for reminders): a channel with
-        buttons offers "I'm on it" for it. Raise watcher.models.DeliveryError(message,
-        permanent) on failure: permanent for an unknown chat or a blocked bot.
-        """
+    def web_routes(self) -> list[web.RouteDef]:
+        """Routes this connector serves on the contacts' page's listener (an SMS gateway's
+        webhook), or [] when it needs none."""
         ...

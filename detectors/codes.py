@@ -13,6 +13,7 @@ from detectors import image_text
 from detectors.image import ImageLimits, ImageMatcher, ImageRefused, cross_matches
 from detectors.phrase import PhraseMatcher
 from watcher.core.config import Code, Config
+from watcher.core.config_schema import ConfigError
 from watcher.core.models import DetectionFailed, Event, ImageTooLarge
 from watcher.core.reaction_target import canonical
 
@@ -107,10 +108,8 @@ class Filtered:
         return self.inner.match(event) if self.applies(event) else None
 
 
-class CodeLoadError(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+class CodeLoadError(ConfigError):
+    """Reference photos or other code material that cannot be used, each named by its key."""
 
 
 def build_detectors(config: Config, cache: MutableMapping[str, str] | None = None

@@ -1,7 +1,8 @@
 """Where alerts go: one small class per channel, each raising DeliveryError(message, permanent).
 
-Telegram and Signal channels are provided by their connectors; this module holds the
-ones that need no account (console) and Apprise for everything else.
+Each implements watcher.core.channel.Channel. Telegram, Signal and SMS channels are their
+connectors (`Connector.channel()`); this module holds the ones that need no account (the
+console) and Apprise for everything else.
 """
 
 from __future__ import annotations
@@ -9,15 +10,15 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from typing import Protocol, TextIO
+from typing import TextIO
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from watcher.core.config import Config, SecretRef, addresses
 from watcher.core.logs import escape
 from watcher.core.models import DeliveryError
 
-__all__ = ["WAY_BACK", "AppriseChannel", "Channel", "ConsoleChannel", "DeliveryError",
-           "addresses", "apprise_url", "with_ack_action"]
+__all__ = ["WAY_BACK", "AppriseChannel", "ConsoleChannel", "DeliveryError", "addresses",
+           "apprise_url", "with_ack_action"]
 
 # i14-web: how an alert's last line offers the contacts' page (PlaybookRunner._way_back).
 WAY_BACK = "Acknowledge or stand down: "
@@ -44,18 +45,6 @@ def apprise_url(config: Config, secrets: Mapping[str, str], contact: str, addres
     if isinstance(entry, SecretRef):
         return secrets[f"contacts.{contact}.apprise[{index}]"]
     return entry
-
-
-class Channel(Protocol):
-    name: str
-
-    async def send(self, contact: str, address: str, text: str,
-                   incident: int | None = None) -> str | None:
-        """Deliver; return the platform's id for the sent message (replies refer to it).
-
-        `incident` lets a channel offer an acknowledge button for that alert.
-        """
-        ...
 
 
 class ConsoleChannel:

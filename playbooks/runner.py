@@ -13,12 +13,14 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from playbooks import outbox
 from playbooks.actions import OPERATOR
-from playbooks.channels import WAY_BACK, Channel, DeliveryError, addresses
+from playbooks.channels import WAY_BACK, DeliveryError
 from playbooks.drills import due_reminders
 from playbooks.guard import Guard
 from playbooks.templates import incident_fields, render
 from watcher.core import secret_links as auth
+from watcher.core.channel import Channel
 from watcher.core.clock import ts, utcnow
 from watcher.core.config import Config, NotifyStep, WaitAckStep, parse_duration
 from watcher.core.models import IncidentState
@@ -130,16 +132,15 @@ class PlaybookRunner:
         if incident is None:
             return
         fields = incident_fields(self.config, incident)
-        for contact in contacts:
-            if contact not in self.config.contacts:
-                continue
+        prefix = f"{DRILL_MARK} " if incident.drill else ""
+
+        def text(contact: str, channel: str) -> str:
+            # Rendered per channel: each has its own length limit to fit.
             template = per_contact.get(contact, message)
-            prefix = f"{DRILL_MARK} " if incident.drill else ""
-            for channel, address in addresses(self.config, contact):
-                # Rendered per channel: each has its own length limit to fit.
-                text = render(template, fields, contact, self.config, extra, channel, prefix)
-                text += self._way_back(incident_id, contact, channel, now)
-                self.store.enqueue(incident_id, contact, channel, address, text, now, kind)
+            return render(template, fields, contact, self.config, extra, channel, prefix) \
+                + self._way_back(incident_id, contact, channel, now)
+
+        outbox.tell(self.config, self.store, contacts, text, kind, now, incident_id)
 
     def _way_back(self, incident_id: int, contact: str, channel: str, now: datetime) -> str:
         """A channel that cannot carry a reply ends with the contact's link to this alert on
@@ -190,17 +191,13 @@ class PlaybookRunner:
         now = self.clock()
         due = due_reminders(self.config, self.store, now)
         for code, last in due:
-            book = self.config.playbooks[self.config.codes[code].playbook or ""]
-            contacts = sorted({c for s in book.steps if isinstance(s, NotifyStep)
-                               for c in s.notify})
+            spec = self.config.codes[code]
+            text = DRILL_DUE.format(code=code, last=last,
+                                    person=self.config.people[spec.person].name)
             with self.store.transaction():
-                for contact in contacts:
-                    text = DRILL_DUE.format(code=code, last=last,
-                                            person=self.config.people[
-                                                self.config.codes[code].person].name)
-                    for channel, address in addresses(self.config, contact):
-                        self.store.enqueue(None, contact, channel, address, text, now,
-                                           "reminder")
+                outbox.tell(self.config, self.store,
+                            outbox.playbook_contacts(self.config, spec.playbook), text,
+                            "reminder", now)
                 self.store.set_cursor(f"drill-reminder:{code}", ts(now), now)
         return len(due)
 

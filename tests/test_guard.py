@@ -19,7 +19,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from playbooks.channels import AppriseChannel, Channel, ConsoleChannel
+from playbooks.channels import AppriseChannel, ConsoleChannel
 from playbooks.guard import Guard
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, write_config
@@ -33,6 +33,7 @@ from tests.fakes.signal_api import (
     text_message,
 )
 from watcher.app import App
+from watcher.core.channel import Channel
 from watcher.core.config import ConfigError, load
 from watcher.core.models import Event
 from watcher.core.store import Store

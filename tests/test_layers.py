@@ -192,3 +192,20 @@ def test_the_layers_are_the_ones_the_docs_draw() -> None:
     for group in LAYERS:
         for prefix in group:
             assert f"{prefix.replace('.', '/')}/" in doc, prefix
+
+
+def calls_of(attribute: str) -> list[str]:
+    """Every module that calls `<something>.<attribute>(...)`."""
+    found = set()
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                        and node.func.attr == attribute:
+                    found.add(module_name(path))
+    return sorted(found)
+
+
+def test_one_place_queues_a_message_for_a_contact() -> None:
+    """playbooks/outbox.py: only configured contacts at their own addresses are queued."""
+    assert calls_of("enqueue") == ["playbooks.outbox"]

@@ -12,9 +12,10 @@ import pytest
 from aiohttp import web
 
 from detectors.codes import build_detectors
-from playbooks.channels import AppriseChannel, Channel, ConsoleChannel
+from playbooks.channels import AppriseChannel, ConsoleChannel
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, write_config
+from watcher.core.channel import Channel
 from watcher.core.config import Config, load
 from watcher.core.models import Event, FileImage, IncidentState
 from watcher.core.store import Store

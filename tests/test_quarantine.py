@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from connectors.base import Sink
@@ -232,6 +233,12 @@ class CrashingConnector:
 
     async def poll_once(self) -> int:
         return 0
+
+    def channel(self) -> None:
+        return None
+
+    def web_routes(self) -> list[web.RouteDef]:
+        return []
 
     async def close(self) -> None:
         pass

@@ -13,10 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.codes import build_detectors
-from playbooks.channels import Channel, ConsoleChannel
+from playbooks.channels import ConsoleChannel
 from playbooks.responses import Responder, is_ack_text
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, write_config
+from watcher.core.channel import Channel
 from watcher.core.config import Config, load
 from watcher.core.models import DeliveryError, Event, IncidentState, Response
 from watcher.core.store import Store

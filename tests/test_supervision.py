@@ -209,6 +209,12 @@ class CrashingConnector:
     async def poll_once(self) -> int:
         return 0
 
+    def channel(self) -> None:
+        return None
+
+    def web_routes(self) -> list[web.RouteDef]:
+        return []
+
     async def close(self) -> None:
         return None
 

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, TextIO
 from connectors.base import Connector, ConnectorError
 from connectors.files.replay import LineError, Position, ReplayFile
 from detectors.codes import build_detectors
-from playbooks.channels import AppriseChannel, Channel, ConsoleChannel
+from playbooks.channels import AppriseChannel, ConsoleChannel
 from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
 from watcher.core import anchor, evidence
+from watcher.core.channel import Channel
 from watcher.core.clock import from_ts, ts, utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.models import Event, Response
@@ -94,8 +95,9 @@ class App:
             "apprise": AppriseChannel(config, config.secrets),
         }
         for connector in self.connectors:
-            if callable(getattr(connector, "send", None)):
-                self.channels[connector.name] = connector  # type: ignore[assignment]
+            channel = connector.channel()
+            if channel is not None:
+                self.channels[channel.name] = channel
         self.runner = PlaybookRunner(config, self.store, self.channels, clock)
         feeds = [f for c in self.connectors for f in c.feeds()]
         self.supervisor = Supervisor(config, self.store, clock, feeds)
@@ -120,9 +122,7 @@ class App:
 
             self.web = WebServer(config, self.store, self.supervisor, clock, self._wake.set)
             for connector in self.connectors:  # e.g. an SMS gateway's webhook
-                routes = getattr(connector, "web_routes", None)
-                if callable(routes):
-                    self.web.add_routes(routes())
+                self.web.add_routes(connector.web_routes())
 
     def _anchor(self, database: Path) -> None:
         """Anchor the evidence log outside the database (a broken key never stops the watch)."""

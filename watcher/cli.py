@@ -15,7 +15,7 @@ from pathlib import Path
 
 from connectors.files.replay import LineError, Position, ReplayFile
 from connectors.files.telegram_export import ExportFormatError
-from detectors.codes import CodeLoadError, build_detectors
+from detectors.codes import build_detectors
 from playbooks import actions
 from playbooks.channels import addresses
 from playbooks.drills import report, start_drill
@@ -26,8 +26,9 @@ from watcher.core import config as config_module
 from watcher.core import secret_links as web_auth
 from watcher.core.clock import utcnow
 from watcher.core.config import Config, ConfigError, parse_duration
+from watcher.core.errors import WatcherError
 from watcher.core.models import IncidentState, parse_time
-from watcher.core.store import Store, StoreError
+from watcher.core.store import Store
 from watcher.engine.audit import audit as run_audit
 from watcher.engine.audit import report as audit_report
 from watcher.engine.engine import detect
@@ -48,7 +49,7 @@ EXIT_NOT_ACKNOWLEDGED = 3  # a drill that nobody acknowledged (for cron)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a reader that stopped early expects
 
 
-class UsageError(Exception):
+class UsageError(WatcherError):
     """Bad input from the user: one line on stderr, non-zero exit, never a traceback."""
 
 
@@ -610,20 +611,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return EXIT_BROKEN_PIPE
-    except ConfigError as exc:
+    except ConfigError as exc:  # and CodeLoadError: every problem, each on its own line
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except CodeLoadError as exc:
-        for problem in exc.problems:
-            print(f"config error: {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_RUNTIME
+    except WatcherError as exc:  # the one base: one clear line, never a traceback
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc, UsageError) else EXIT_RUNTIME
 
 
 if __name__ == "__main__":

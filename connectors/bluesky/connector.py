@@ -18,6 +18,7 @@ import logging
 import time
 
 import httpx
+from aiohttp import web
 
 from connectors.base import Sink
 from connectors.bluesky.identity import Identity, IdentityError, Resolver, identity_cursor
@@ -34,6 +35,7 @@ from connectors.bluesky.translate import (
     unreadable_record,
     web_link,
 )
+from watcher.core.channel import Channel
 from watcher.core.config import BlueskyPerson, Config, parse_duration
 from watcher.core.models import Event
 
@@ -323,6 +325,13 @@ class BlueskyConnector:
 
     async def poll_once(self) -> int:
         return await self.poll_all()
+
+
+    def channel(self) -> Channel | None:
+        return None  # it only reads
+
+    def web_routes(self) -> list[web.RouteDef]:
+        return []
 
     async def close(self) -> None:
         await self.http.aclose()

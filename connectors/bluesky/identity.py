@@ -20,18 +20,15 @@ from atproto_client.exceptions import BadRequestError, NetworkError, RequestErro
 from atproto_client.request import AsyncRequest
 from atproto_core.exceptions import AtProtocolError
 
+from watcher.core.errors import WatcherError
+
 log = logging.getLogger("watcher.bluesky")
 
 TIMEOUT = 10.0
 
 
-class IdentityError(Exception):
+class IdentityError(WatcherError):
     """A person's account cannot be located; `permanent` when retrying cannot help."""
-
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from connectors.bluesky.translate import (
     unreadable_record,
     web_link,
 )
+from watcher.core.errors import WatcherError
 from watcher.core.models import Event
 
 log = logging.getLogger("watcher.bluesky")
@@ -80,11 +81,8 @@ class Records(Protocol):
                    link: str | None = None) -> None: ...
 
 
-class PollError(Exception):
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
+class PollError(WatcherError):
+    """A collection cannot be read now; `permanent` when retrying cannot help."""
 
 
 def cursor_name(did: str, collection: str) -> str:

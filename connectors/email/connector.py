@@ -26,10 +26,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from aiohttp import web
+
 from connectors.base import ConnectorError, Sink
 from connectors.common import wait_or_stop
 from connectors.email import translate
 from connectors.email.client import AuthFailed, Fetched, Folder, FolderMissing, ImapReader
+from watcher.core.channel import Channel
 from watcher.core.config import Config, parse_duration
 
 log = logging.getLogger("watcher.email")
@@ -186,6 +189,13 @@ class EmailConnector:
             ender.cancel()
             for task in watch:
                 task.cancel()
+
+
+    def channel(self) -> Channel | None:
+        return None  # it only reads
+
+    def web_routes(self) -> list[web.RouteDef]:
+        return []
 
     async def close(self) -> None:
         for reader in list(self.readers):

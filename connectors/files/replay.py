@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.core.config_schema import PLATFORMS
+from watcher.core.errors import WatcherError
 from watcher.core.models import EVENT_KINDS, Event, FileImage, parse_time
 
 MAX_LINE_BYTES = 1_000_000
@@ -21,7 +22,7 @@ _FIELDS = {"platform", "person", "kind", "id", "at", "text", "alt", "images", "t
            "link", "edited", "removed"}
 
 
-class EventFormatError(ValueError):
+class EventFormatError(WatcherError, ValueError):
     """A line that is not a valid event; the message says what is wrong, never its content."""
 
 

@@ -11,10 +11,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from watcher.core.errors import WatcherError
 from watcher.core.models import Event, FileImage, parse_time
 
 
-class ExportFormatError(ValueError):
+class ExportFormatError(WatcherError, ValueError):
     pass
 
 

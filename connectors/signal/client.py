@@ -24,16 +24,16 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from watcher.core.errors import WatcherError
+
 MODES = ("normal", "native", "json-rpc")
 _QUOTE_KEYS = {"timestamp": "quote_timestamp", "author": "quote_author",
                "message": "quote_message", "mentions": "quote_mentions"}
 
 
-class SignalError(Exception):
+class SignalError(WatcherError):
     def __init__(self, message: str, *, permanent: bool, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
+        super().__init__(message, permanent)
         self.status = status
 
 

@@ -25,6 +25,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from aiohttp import web
+
 from connectors.base import ConnectorError, Sink
 from connectors.common import UnreadImage, until_stopped, wait_or_stop
 from connectors.signal.client import (
@@ -45,6 +47,7 @@ from connectors.signal.translate import (
     person_draft,
     slim,
 )
+from watcher.core.channel import Channel
 from watcher.core.config import Config, parse_duration
 from watcher.core.config import SignalConnector as SignalSection
 from watcher.core.models import BytesImage, DeliveryError, Event, ImageSource
@@ -478,6 +481,13 @@ class SignalConnector:
     async def send(self, contact: str, address: str, text: str,
                    incident: int | None = None) -> str | None:
         return await self.sending.send(address, text)
+
+
+    def channel(self) -> Channel | None:
+        return self  # it delivers alerts too (send, below)
+
+    def web_routes(self) -> list[web.RouteDef]:
+        return []
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -12,18 +12,18 @@ from typing import Any
 
 import httpx
 
+from watcher.core.errors import WatcherError
+
 INBOX_PAGE = 500  # the app's maximum `limit`
 TIMEOUT = 20.0
 
 
-class GatewayError(Exception):
+class GatewayError(WatcherError):
     """A call failed. `permanent` (refused credentials, not this app) needs a person."""
 
     def __init__(self, message: str, permanent: bool = False, status: int | None = None
                  ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
+        super().__init__(message, permanent)
         self.status = status
 
 

@@ -37,6 +37,7 @@ from connectors.sms.translate import (
     response_of,
 )
 from connectors.sms.webhook import WebhookHandler
+from watcher.core.channel import Channel
 from watcher.core.clock import utcnow
 from watcher.core.config_schema import Config, parse_duration
 from watcher.core.config_schema import SmsConnector as SmsSection
@@ -139,6 +140,10 @@ class SmsConnector:
         self._runner = runner
         addresses = runner.addresses
         self.port = int(addresses[0][1]) if addresses else None
+
+
+    def channel(self) -> Channel | None:
+        return self  # it delivers alerts too (send, below)
 
     async def close(self) -> None:
         if self._runner is not None:

@@ -19,6 +19,7 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
 from telegram import Bot, ChatMemberUpdated, Message, Update, User
 from telegram.error import (
     BadRequest,
@@ -58,6 +59,7 @@ from connectors.telegram.translate import (
     reaction_events,
     reaction_response,
 )
+from watcher.core.channel import Channel
 from watcher.core.config import Config, parse_duration
 from watcher.core.config import TelegramConnector as TelegramSection
 from watcher.core.models import DeliveryError, Event, Response
@@ -331,6 +333,13 @@ class TelegramConnector:
         except TelegramError as exc:  # reported; the next run starts from the stored offset
             self._outage(exc)
         return count
+
+
+    def channel(self) -> Channel | None:
+        return self  # it delivers alerts too (send, below)
+
+    def web_routes(self) -> list[web.RouteDef]:
+        return []
 
     async def close(self) -> None:
         for task in list(self._tasks):

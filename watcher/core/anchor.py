@@ -29,12 +29,14 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from watcher.core.errors import WatcherError
+
 SUFFIX = ".anchors"
 KEY_BYTES = 32
 KINDS = ("commit", "periodic", "start", "adopt")
 
 
-class AnchorKeyError(Exception):
+class AnchorKeyError(WatcherError):
     """The key file exists but cannot be used (unreadable, not a key)."""
 
 

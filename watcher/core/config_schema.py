@@ -24,6 +24,8 @@ from pydantic import (
     field_validator,
 )
 
+from watcher.core.errors import WatcherError
+
 PLATFORMS = ("replay", "telegram", "signal", "bluesky", "sms", "email")
 TEMPLATE_FIELDS = frozenset(
     {"person", "code", "time", "date", "link", "matched", "platform", "incident", "acker",
@@ -31,12 +33,12 @@ TEMPLATE_FIELDS = frozenset(
 )
 
 
-class ConfigError(Exception):
+class ConfigError(WatcherError):
     """One or more problems in the config; each line names a TOML key path."""
 
     def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems), permanent=True)
         self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 _DURATION = re.compile(r"(\d+)\s*([smhd])")

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from watcher.core.errors import WatcherError
+
 EVENT_KINDS = ("message", "reaction", "repost", "follow", "profile")
 
 
@@ -146,13 +148,8 @@ class Incident:
         return self.event_at or self.opened_at
 
 
-class DeliveryError(Exception):
+class DeliveryError(WatcherError):
     """A message could not be delivered; `permanent` when retrying cannot help."""
-
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import sqlite_utils
 
 from watcher.core import evidence
 from watcher.core.clock import from_ts, ts
+from watcher.core.errors import WatcherError
 from watcher.core.models import Event, Incident, IncidentState, Match
 
 log = logging.getLogger("watcher.store")
@@ -32,7 +33,7 @@ log = logging.getLogger("watcher.store")
 JOURNAL_SUFFIX = "/inbox"
 
 
-class StoreError(Exception):
+class StoreError(WatcherError):
     """The database cannot be opened or written (full disk, read-only file, corruption)."""
 
 

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from detectors.checkin import CheckinRule
+from playbooks import outbox
 from watcher.core.clock import from_ts, ts, utcnow
-from watcher.core.config import Config, NotifyStep, addresses
+from watcher.core.config import Config
 from watcher.core.models import Event, Match
 from watcher.core.store import Store
 from watcher.supervision.supervisor import expected_feeds
@@ -109,11 +110,8 @@ class CheckinClock:
         local = deadline.astimezone(self.config.person_zone(code.person))
         text = BLIND.format(person=person, code=name, deadline=f"{local:%H:%M %a %d %b}",
                             detail=detail)
-        book = self.config.playbooks[code.playbook or ""]
-        contacts = sorted({c for s in book.steps if isinstance(s, NotifyStep) for c in s.notify})
-        for contact in contacts:
-            for channel, address in addresses(self.config, contact):
-                self.store.enqueue(None, contact, channel, address, text, now, "checkin-blind")
+        outbox.tell(self.config, self.store, outbox.playbook_contacts(self.config, code.playbook),
+                    text, "checkin-blind", now)
         log.warning("check-in %s could not be verified: watch blind", name)
 
     def _get(self, name: str, what: str) -> datetime | None:

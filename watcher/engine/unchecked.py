@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from playbooks import outbox
 from watcher.core.clock import from_ts, ts
-from watcher.core.config import Config, NotifyStep, addresses
+from watcher.core.config import Config, NotifyStep
 from watcher.core.store import Store, Unchecked
 
 log = logging.getLogger("watcher.unchecked")
@@ -57,15 +58,6 @@ def contacts_of(config: Config, person: str) -> list[str]:
     return sorted(found) if found else sorted(config.contacts)
 
 
-def enqueue_all(config: Config, store: Store, contacts: Iterable[str], text: str,
-                kind: str, now: datetime) -> None:
-    """The message to every address of every contact, so a channel that works carries it.
-    Inside the caller's transaction."""
-    for contact in contacts:
-        for channel, address in addresses(config, contact):
-            store.enqueue(None, contact, channel, address, text, now, kind)
-
-
 class UncheckedNotices:
     def __init__(self, config: Config, store: Store, clock: Callable[[], datetime]) -> None:
         self.config = config
@@ -87,7 +79,7 @@ class UncheckedNotices:
             if last and now - from_ts(last) < MIN_GAP:
                 continue
             with self.store.transaction():
-                enqueue_all(self.config, self.store, contacts_of(self.config, person),
+                outbox.tell(self.config, self.store, contacts_of(self.config, person),
                             self.text(person, items), "unchecked", now)
                 self.store.unchecked_told([i.id for i in items])
                 self.store.set_cursor(f"unchecked:last:{person}", ts(now), now)
@@ -144,7 +136,7 @@ class CrashWatch:
         text = CRASH_LOOP.format(platform=connector.capitalize(), count=CRASHES,
                                  minutes=int(CRASH_WINDOW // 60))
         with self.store.transaction():
-            enqueue_all(self.config, self.store, self.config.contacts, text, "crash_loop", now)
+            outbox.tell(self.config, self.store, self.config.contacts, text, "crash_loop", now)
             self.store.set_cursor(f"crashloop:{connector}", ts(now), now)
         log.error("the %s connector keeps crashing; the contacts were told", connector)
         return True

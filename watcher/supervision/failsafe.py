@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from playbooks.channels import Channel
 from playbooks.guard import Guard
+from watcher.core.channel import Channel
 from watcher.core.clock import ts
 from watcher.core.config import Config, addresses
 from watcher.core.store import Store, StoreError

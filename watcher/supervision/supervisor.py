@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from playbooks import outbox
 from watcher.core import evidence
 from watcher.core.clock import from_ts, ts, utcnow
-from watcher.core.config import Config, addresses, parse_duration
+from watcher.core.config import Config, parse_duration
 from watcher.core.models import IncidentState
 from watcher.core.store import Store
 
@@ -122,9 +123,7 @@ class Supervisor:
                                since=f"{since.astimezone(zone):%H:%M %a %d %b}",
                                detail=state.detail.rstrip(".") + ".")
         with self.store.transaction():
-            for contact in self.config.contacts:
-                for channel, address in addresses(self.config, contact):
-                    self.store.enqueue(None, contact, channel, address, text, now, kind)
+            outbox.tell(self.config, self.store, self.config.contacts, text, kind, now)
             self.store.set_cursor(f"blind:{state.feed}", ts(now) if kind == "blind" else "",
                                   now)
             self.store.log(now, kind, None, {"feed": state.feed, "detail": state.detail})
@@ -172,9 +171,7 @@ class Supervisor:
         now = self.clock()
         text = self.digest()
         with self.store.transaction():
-            for contact in self.config.contacts:
-                for channel, address in addresses(self.config, contact):
-                    self.store.enqueue(None, contact, channel, address, text, now, "digest")
+            outbox.tell(self.config, self.store, self.config.contacts, text, "digest", now)
             self.store.set_cursor("digest:last", ts(now), now)
 
     def open_incidents(self) -> list[str]:

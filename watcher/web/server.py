@@ -23,7 +23,7 @@ from aiohttp import BodyPartReader, web
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from detectors.image import FEW_KEYPOINTS, PDQ_MIN_QUALITY, ImageMatcher, ImageRefused
-from playbooks import actions
+from playbooks import actions, outbox
 from playbooks.drills import start_drill
 from watcher.core import evidence
 from watcher.core import secret_links as auth
@@ -322,7 +322,8 @@ class WebServer:
         text = TEST_TEXT.format(who=self._name(session.grant.contact))
         with self.store.transaction():
             # Through the outbox, so the runner's guard and retries apply as to any alert.
-            self.store.enqueue(None, contact, channel, address, text, self.clock(), "test")
+            outbox.tell(self.config, self.store, [contact], text, "test", self.clock(),
+                        only=(channel, address))
         self.wake()
         raise web.HTTPSeeOther("/#contacts")
 
