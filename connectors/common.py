@@ -12,6 +12,11 @@ from typing import Any
 
 from watcher.core.models import ImageTooLarge
 
+# What reading an odd item (an update, an envelope, a record) can raise while it is parsed;
+# anything else (network, storage) is not the item's fault. Caught per item, so one bad item
+# is "could not be checked" and the feed goes on.
+MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
     """Sleep, but wake at once when the watcher is stopping."""

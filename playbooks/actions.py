@@ -16,7 +16,6 @@ from datetime import datetime
 from watcher.core.models import IncidentState
 from watcher.core.store import Store
 
-OPERATOR = "operator"  # the actor recorded for the person at the watcher's own machine
 ENDED = {IncidentState.STOOD_DOWN: "was stood down", IncidentState.RESOLVED: "was resolved"}
 
 

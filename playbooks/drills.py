@@ -39,8 +39,7 @@ class DrillReport:
             error = f" ({row['error']})" if row["error"] else ""
             lines.append(f"  {row['status']:<8} to {name} via {row['channel']} at {when}{error}")
         if self.acked_by:
-            name = config.contacts[self.acked_by].name if self.acked_by in config.contacts \
-                else self.acked_by
+            name = config.actor_name(self.acked_by)
             lines.append(f"Acknowledged by {name} after {self.ack_seconds:.0f} s.")
         else:
             lines.append(ending or "Nobody acknowledged the drill.")

@@ -181,8 +181,7 @@ class Responder:
         return f"Stood down: #{explicit}. Everyone alerted is told."
 
     def _name(self, contact: str) -> str:
-        found = self.config.contacts.get(contact)
-        return found.name if found else contact
+        return self.config.actor_name(contact)
 
     def _incident_status(self, response: Response) -> str:
         """The open alerts this contact (or their chat) was told about, and nothing else."""

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from playbooks import outbox
-from playbooks.actions import OPERATOR
 from playbooks.channels import WAY_BACK, DeliveryError
 from playbooks.drills import due_reminders
 from playbooks.guard import Guard
 from playbooks.templates import incident_fields, render
 from watcher.core import secret_links as auth
+from watcher.core.backoff import Backoff
 from watcher.core.channel import Channel
 from watcher.core.clock import ts, utcnow
 from watcher.core.config import Config, NotifyStep, WaitAckStep, parse_duration
@@ -42,13 +42,13 @@ PLAYBOOK_ENDED = ("Nobody has acknowledged {person}'s alert (#{incident}, '{code
                   "and its playbook has run out: no more alerts will be sent. The alert stays "
                   "open until someone acknowledges or stands it down. Please make sure someone "
                   "is dealing with it.")
-OPERATOR_NAME = "the operator at the watcher"
 NO_REPLY = frozenset({"apprise", "console"})  # channels a contact cannot answer through
-MAX_BACKOFF = timedelta(minutes=10)
+DELIVERY_BACKOFF = Backoff(first=5.0, cap=600.0)  # 5 s doubling to 10 minutes
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(timedelta(seconds=5 * 2 ** min(attempts, 10)), MAX_BACKOFF)
+    """How long a delivery that failed `attempts` times before this one waits."""
+    return timedelta(seconds=DELIVERY_BACKOFF.delay(attempts + 1))
 
 
 class PlaybookRunner:
@@ -206,10 +206,7 @@ class PlaybookRunner:
         return found.playbook or "" if found else ""
 
     def _name(self, contact: str) -> str:
-        if contact == OPERATOR and contact not in self.config.contacts:
-            return OPERATOR_NAME
-        found = self.config.contacts.get(contact)
-        return found.name if found else contact
+        return self.config.actor_name(contact)
 
     async def deliver_due(self) -> int:
         """Send what is due, one message at a time.

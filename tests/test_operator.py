@@ -19,6 +19,7 @@ from tests.conftest import Clock, eventually, write_config
 from watcher.app import App
 from watcher.cli import main
 from watcher.core.config import load
+from watcher.core.config_schema import OPERATOR
 from watcher.core.models import IncidentState
 from watcher.core.store import Store
 from watcher.lock import ProcessLock
@@ -162,7 +163,7 @@ async def test_a_playbook_that_runs_out_is_told_and_stays_open(tmp_path: Path) -
         assert {"state": "open", "playbook": "ended"} in evidence(db, "incident")
         # Still open until someone acts: the operator can.
         names = {k: c.name for k, c in config.contacts.items()}
-        assert actions.acknowledge(app.store, 1, actions.OPERATOR, "cli", clock(), names).done
+        assert actions.acknowledge(app.store, 1, OPERATOR, "cli", clock(), names).done
         await app.settle()
         assert "nobody acknowledged" not in status_report(
             config, app.store, Supervisor(config, app.store, clock))
@@ -191,7 +192,7 @@ async def test_a_playbook_ending_on_a_notify_tells_nobody(tmp_path: Path) -> Non
         app.close()
 
 
-ACTORS = st.sampled_from(["alex", "jo", actions.OPERATOR])
+ACTORS = st.sampled_from(["alex", "jo", OPERATOR])
 STEPS = st.lists(st.tuples(st.sampled_from(["ack", "standdown"]), ACTORS), max_size=6)
 
 

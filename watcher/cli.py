@@ -26,6 +26,7 @@ from watcher.core import config as config_module
 from watcher.core import secret_links as web_auth
 from watcher.core.clock import utcnow
 from watcher.core.config import Config, ConfigError, parse_duration
+from watcher.core.config_schema import OPERATOR
 from watcher.core.errors import WatcherError
 from watcher.core.models import IncidentState, parse_time
 from watcher.core.store import Store
@@ -523,9 +524,9 @@ async def operator_action(config: Config, database: Path, command: str, incident
     try:
         names = {key: c.name for key, c in config.contacts.items()}
         now = utcnow()
-        outcome = (actions.acknowledge(app.store, incident, actions.OPERATOR, "cli", now, names)
+        outcome = (actions.acknowledge(app.store, incident, OPERATOR, "cli", now, names)
                    if command == "ack" else
-                   actions.stand_down(app.store, incident, actions.OPERATOR, now))
+                   actions.stand_down(app.store, incident, OPERATOR, now))
         print(outcome.text)
         if not outcome.known or outcome.ended:
             return EXIT_BAD_INPUT

@@ -26,7 +26,6 @@ from connectors.bluesky.poll import Poller, PollError
 from connectors.bluesky.stream import Change, Firehose, Jetstream, Source
 from connectors.bluesky.translate import (
     LISTED,
-    MALFORMED,
     PLATFORM,
     POST,
     PROFILE,
@@ -35,6 +34,7 @@ from connectors.bluesky.translate import (
     unreadable_record,
     web_link,
 )
+from connectors.common import MALFORMED
 from watcher.core.channel import Channel
 from watcher.core.config import BlueskyPerson, Config, parse_duration
 from watcher.core.models import Event

@@ -22,7 +22,6 @@ from connectors.bluesky.identity import Identity, IdentityError, Resolver, xrpc_
 from connectors.bluesky.translate import (
     FOLLOW,
     LIKE,
-    MALFORMED,
     PLATFORM,
     POST,
     PROFILE,
@@ -32,6 +31,7 @@ from connectors.bluesky.translate import (
     unreadable_record,
     web_link,
 )
+from connectors.common import MALFORMED
 from watcher.core.errors import WatcherError
 from watcher.core.models import Event
 

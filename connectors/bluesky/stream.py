@@ -28,13 +28,14 @@ from websockets.asyncio.client import ClientConnection
 
 from connectors.bluesky.translate import WATCHED
 from connectors.common import until_stopped, wait_or_stop
+from watcher.core.backoff import Backoff
 
 log = logging.getLogger("watcher.bluesky")
 
 JETSTREAM_CURSOR = "bluesky:jetstream"
 REWIND_US = 2_000_000  # Jetstream's advice: resume a little early; dedupe drops the repeats
 MAX_FRAME = 16 * 1024 * 1024
-MAX_BACKOFF = 60.0
+BACKOFF = Backoff(first=1.0, cap=60.0)  # reconnect at once after a cut, then 1 s doubling
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,6 @@ class Source(Protocol):
 
 def firehose_cursor(pds: str) -> str:
     return f"bluesky:firehose:{urlsplit(pds).netloc}"
-
-
-def backoff(failures: int) -> float:
-    return 0.0 if failures < 1 else min(MAX_BACKOFF, 2.0 ** (failures - 1))
 
 
 class Reconnecting:
@@ -103,7 +100,7 @@ class Reconnecting:
                     log.warning("bluesky %s: connection lost (%s); reconnecting. Polling "
                                 "still reads everything, only slower", self.name,
                                 type(exc).__name__)
-            await wait_or_stop(stop, backoff(failures))
+            await wait_or_stop(stop, BACKOFF.delay(failures))
 
 
 class Jetstream(Reconnecting):

@@ -17,7 +17,7 @@ import httpx
 from atproto import models
 
 from connectors.bluesky.identity import Identity, Resolver
-from connectors.common import UnreadImage
+from connectors.common import MALFORMED, UnreadImage
 from connectors.item_fields import BLUESKY, words
 from watcher.core.clock import utcnow
 from watcher.core.models import BytesImage, Event, ImageSource, parse_time
@@ -38,8 +38,6 @@ WEB_PATHS = {POST: "post", "app.bsky.feed.generator": "feed", "app.bsky.graph.li
 BLOB_TIMEOUT = 30.0
 
 
-# What reading an odd record can raise; anything else (network, storage) is not a parse error.
-MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
 
 class BlobUnavailable(Exception):

@@ -32,6 +32,7 @@ from connectors.base import ConnectorError, Sink
 from connectors.common import wait_or_stop
 from connectors.email import translate
 from connectors.email.client import AuthFailed, Fetched, Folder, FolderMissing, ImapReader
+from watcher.core.backoff import Backoff
 from watcher.core.channel import Channel
 from watcher.core.config import Config, parse_duration
 
@@ -206,7 +207,7 @@ class EmailConnector:
     # -- one folder ------------------------------------------------------------------
 
     async def _watch(self, folder: str, stop: asyncio.Event) -> None:
-        retry = RETRY_FIRST
+        backoff = Backoff(first=RETRY_FIRST, cap=self.interval)
         while not stop.is_set():
             reader: ImapReader | None = None
             try:
@@ -214,7 +215,7 @@ class EmailConnector:
                 while not stop.is_set():
                     await self._catch_up(reader, folder)
                     self._report(folder, None)
-                    retry = RETRY_FIRST
+                    backoff.reset()
                     if self.section.idle and reader.can_idle:
                         await self._call(reader.idle, min(self.interval, IDLE_MAX))
                     else:
@@ -223,8 +224,8 @@ class EmailConnector:
                 if stop.is_set():
                     return
                 self._report(folder, exc)
+                retry = backoff.failed()
                 await wait_or_stop(stop, self.interval if exc.permanent else retry)
-                retry = min(retry * 2, self.interval)
             finally:
                 if reader is not None:
                     await self._quietly(self._close, reader)

@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.base import ConnectorError, Sink
-from connectors.common import UnreadImage, until_stopped, wait_or_stop
+from connectors.common import MALFORMED, UnreadImage, until_stopped, wait_or_stop
 from connectors.signal.client import (
     SignalClient,
     SignalError,
@@ -47,6 +47,7 @@ from connectors.signal.translate import (
     person_draft,
     slim,
 )
+from watcher.core.backoff import Backoff
 from watcher.core.channel import Channel
 from watcher.core.config import Config, parse_duration
 from watcher.core.config import SignalConnector as SignalSection
@@ -62,7 +63,8 @@ CONTACT_UUIDS = "signal/contact-uuids"
 CLIENT_TIMEOUT = 20.0
 MAX_BATCH = 100  # envelopes per receive: bounds what one crash could have to replay
 ONCE_SECONDS = 2.0  # how long `watcher run --once` listens in json-rpc mode
-MAX_BACKOFF = 30.0
+# Reconnect at once after a cut or a single failure; then 1 s doubling to 30 s.
+BACKOFF = Backoff(first=1.0, cap=30.0, free=1)
 # json-rpc mode: how often the account itself is checked (GET /v1/devices). An open
 # websocket says nothing about the account: once the phone unlinks this device the service
 # may simply go quiet. Normal mode needs no check: every receive fails at once.
@@ -75,11 +77,6 @@ def lost_account(text: str) -> bool:
     device was removed, or the number registered elsewhere)."""
     low = text.lower()
     return "not registered" in low or "authorization failed" in low
-
-
-def backoff(failures: int) -> float:
-    """Reconnect at once after a cut or a single failure; then 1 s doubling to 30 s."""
-    return 0.0 if failures < 2 else min(MAX_BACKOFF, 2.0 ** (failures - 2))
 
 
 class SignalConnector:
@@ -371,7 +368,7 @@ class SignalConnector:
                     raise self._fatal(exc) from exc
                 failures += 1
                 self._went_down(self._unreachable(exc))
-                await wait_or_stop(stop, max(1.0, backoff(failures)))
+                await wait_or_stop(stop, max(1.0, BACKOFF.delay(failures)))
                 continue
             failures = 0
             if count == 0:
@@ -450,7 +447,7 @@ class SignalConnector:
                     raise self._fatal(exc) from exc
                 failures = 0 if self._opened else failures + 1
                 self._gap(exc)
-            await wait_or_stop(stop, backoff(failures))
+            await wait_or_stop(stop, BACKOFF.delay(failures))
 
     # -- the Connector protocol ------------------------------------------------------------
 
@@ -493,7 +490,6 @@ class SignalConnector:
         await self.client.aclose()
 
 
-MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from connectors.base import ConnectorError, Sink
-from connectors.common import wait_or_stop
+from connectors.common import MALFORMED, wait_or_stop
 from connectors.telegram.access import (
     anonymous_problem,
     chat_name,
@@ -44,7 +44,7 @@ from connectors.telegram.access import (
     unreachable_problem,
 )
 from connectors.telegram.media import NO_PHOTO, MediaFetcher
-from connectors.telegram.raw import MALFORMED, read_one_by_one
+from connectors.telegram.raw import read_one_by_one
 from connectors.telegram.safety import TOKEN_REFUSED, describe, guard_logs, retry_seconds
 from connectors.telegram.send import AlertSender
 from connectors.telegram.translate import (
@@ -59,6 +59,7 @@ from connectors.telegram.translate import (
     reaction_events,
     reaction_response,
 )
+from watcher.core.backoff import Backoff
 from watcher.core.channel import Channel
 from watcher.core.config import Config, parse_duration
 from watcher.core.config import TelegramConnector as TelegramSection
@@ -67,7 +68,6 @@ from watcher.core.models import DeliveryError, Event, Response
 log = logging.getLogger("connectors.telegram")
 
 UPDATES_FEED = "telegram:updates"  # cursor: the next getUpdates offset
-BACKOFF_START, BACKOFF_MAX = 1.0, 30.0
 CALLBACK_TEXT_MAX = 200  # Telegram's limit for a button answer
 
 
@@ -114,7 +114,7 @@ class TelegramConnector:
         self._healthy_chats: list[int] = []
         self._access_news = 0  # counts membership updates and migrations (see _check_chats)
         self._down_since: float | None = None
-        self._delay = BACKOFF_START
+        self._backoff = Backoff(first=1.0, cap=30.0)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- Connector --------------------------------------------------------------------
@@ -266,11 +266,10 @@ class TelegramConnector:
                     ALLOWED_UPDATES))
             except TelegramError as error:
                 self._outage(error)
-                return BACKOFF_START
+                return self._backoff.first
         except TelegramError as exc:
             self._outage(exc)
-            wait, self._delay = self._delay, min(self._delay * 2, BACKOFF_MAX)
-            return wait
+            return self._backoff.failed()
         return None
 
     async def _get_updates(self, timeout: int, stop: asyncio.Event | None = None
@@ -311,7 +310,7 @@ class TelegramConnector:
         return f"cannot reach Telegram ({describe(exc)}); retrying"
 
     def _recovered(self) -> None:
-        self._delay = BACKOFF_START
+        self._backoff.reset()
         if self._down_since is not None:
             log.info("Telegram is reachable again after %.0f s", time.monotonic()
                      - self._down_since)

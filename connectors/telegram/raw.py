@@ -16,8 +16,9 @@ import httpx
 from telegram import Bot, Update
 from telegram.error import NetworkError
 
+from connectors.common import MALFORMED
+
 log = logging.getLogger("connectors.telegram")
-MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
 
 async def read_one_by_one(bot: Bot, api_url: str, token: str, offset: int | None,

@@ -406,6 +406,11 @@ class WebSection(_Strict):
         return int(self.listen.rpartition(":")[2])
 
 
+# The actor recorded for the person at the watcher's own machine (`watcher ack`).
+OPERATOR = "operator"
+OPERATOR_NAME = "the operator at the watcher"
+
+
 @dataclass(frozen=True)
 class Config:
     """The validated config; paths are absolute, secrets resolved."""
@@ -439,6 +444,14 @@ class Config:
     @property
     def default_zone(self) -> ZoneInfo:
         return ZoneInfo(self.watcher.timezone)
+
+    def actor_name(self, key: str) -> str:
+        """How a contact, or the operator at the watcher's own machine, is named in messages
+        and on the page (a key no longer in the config is shown as it was recorded)."""
+        if key == OPERATOR and key not in self.contacts:
+            return OPERATOR_NAME
+        found = self.contacts.get(key)
+        return found.name if found else key
 
     def person_zone(self, person: str) -> ZoneInfo:
         return ZoneInfo(self.people[person].timezone or self.watcher.timezone)

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from playbooks.actions import OPERATOR
 from watcher.core.clock import from_ts
 from watcher.core.config import Config, addresses, parse_duration
 from watcher.core.models import Incident, IncidentState
@@ -46,10 +45,7 @@ class Views:
         return {key: c.name for key, c in self.config.contacts.items()}
 
     def name(self, contact: str) -> str:
-        if contact == OPERATOR and contact not in self.config.contacts:
-            return "the operator at the watcher"
-        found = self.config.contacts.get(contact)
-        return found.name if found else contact
+        return self.config.actor_name(contact)
 
     def person(self, key: str) -> str:
         found = self.config.people.get(key)
