@@ -3,7 +3,9 @@
 The images in tests/data/ocr/ are a committed slice of benchmarks/ocr_accuracy.py's generated
 corpus (benchmarks/corpora/ocr_corpus.py): code phrases and ordinary text rendered onto the
 photos of tests/data/images, rotated, in perspective, blurred, at JPEG quality 40, inside a
-phone screenshot. cases.json names the phrase on each (null: ordinary text only).
+phone screenshot, and a screenshot of an ordinary chat (neg-chat-*: about 20 lines of
+sentences, the densest ordinary text, read through the OCR-aware comparison). cases.json names
+the phrase on each (null: ordinary text only).
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def _event(*images: bytes, text: str = "look") -> Event:
 
 
 def test_slice_is_there_and_small() -> None:
-    assert len(POSITIVES) >= 5 and len(NEGATIVES) >= 2
-    assert sum(p.stat().st_size for p in DATA.iterdir()) < 3_000_000
+    assert len(POSITIVES) >= 5 and len(NEGATIVES) >= 3
+    assert sum(p.stat().st_size for p in DATA.iterdir()) < 2_000_000
 
 
 @pytest.mark.parametrize("name", POSITIVES)
