@@ -226,8 +226,8 @@ class Code(_Strict):
     transliterated: bool = False
     negations: list[str] = Field(default_factory=list, alias="not")
     # Phrase codes may also look for their phrase in the text inside posted images (OCR,
-    # detectors/image_text.py); opt-in until its memory cost is measured and its
-    # false-positive set is complete (docs/configuration.md). Ignored by other kinds of code.
+    # detectors/image_text.py); opt-in because one photo's OCR peaks above the 300 MB a
+    # single image may cost (docs/configuration.md). Ignored by other kinds of code.
     in_images: bool = False
     description: str = ""
 
