@@ -13,18 +13,20 @@ import io
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from connectors.telegram.client import make_bot
 from connectors.telegram.connector import TelegramConnector
 from connectors.telegram.safety import TOKEN_REFUSED
 from tests.conftest import EXAMPLES, eventually, write_config
 from tests.fakes.telegram_api import FakeTelegram
 from watcher.app import App
 from watcher.core.config import Config, load
-from watcher.core.models import DeliveryError, Incident, IncidentState
+from watcher.core.models import DeliveryError, Event, Incident, IncidentState
 
 T = TypeVar("T")
 SAM, ALEX, JO, STRANGER = 5001, 5002, 5003, 5009
@@ -590,3 +592,58 @@ async def test_anonymous_admin_posts_are_never_attributed_and_an_anonymous_survi
         await tg.wait_confirmed(anonymous["update_id"], timeout=8)
         [incident] = await eventually(watch.incidents, "the channel post's incident")
         assert incident.code == "pineapple"
+
+
+class RecordingSink:
+    """Just enough of the app for a connector on its own: it keeps what it is handed."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.cursors: dict[str, str] = {}
+
+    async def event(self, event: Event, cursor: tuple[str, str] | None = None) -> None:
+        self.events.append(event)
+        if cursor is not None:
+            self.cursors[cursor[0]] = cursor[1]
+
+    def response(self, response: object) -> str | None:
+        return None
+
+    def cursor(self, feed: str) -> str | None:
+        return self.cursors.get(feed)
+
+    def save_cursor(self, feed: str, value: str) -> None:
+        self.cursors[feed] = value
+
+    def unreadable(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def feed_ok(self, feed: str) -> None:
+        pass
+
+    def place_seen(self, platform: str, place: str, person: str) -> None:
+        pass
+
+    def feed_failed(self, feed: str, problem: str, permanent: bool = False) -> None:
+        pass
+
+
+async def test_the_connector_takes_its_client_and_its_clock(tg: FakeTelegram,
+                                                            tmp_path: Path) -> None:
+    """A test hands the connector its PTB Bot and a clock: the profile change it reports is
+    dated by that clock, and every call went through that Bot to the stand-in."""
+    fixed = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    bot = make_bot(tg.token, tg.url)
+    connector = TelegramConnector(make_config(tg, tmp_path), bot=bot, clock=lambda: fixed)
+    assert connector.bot is bot and connector.channel() is connector
+    tg.add_profile_photo(SAM, HOLIDAY)
+    sink = RecordingSink()
+    try:
+        await connector.start(sink)
+        await connector.poll_once()  # the first photo is the baseline
+        tg.add_profile_photo(SAM, FLOWER)
+        assert await connector.poll_once() == 1
+    finally:
+        await connector.close()
+    [changed] = [e for e in sink.events if e.kind == "profile"]
+    assert changed.at == fixed and changed.id.endswith(f"/{int(fixed.timestamp())}")

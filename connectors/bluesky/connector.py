@@ -21,6 +21,7 @@ import httpx
 from aiohttp import web
 
 from connectors.base import Sink
+from connectors.bluesky.client import make_http, make_resolver
 from connectors.bluesky.identity import Identity, IdentityError, Resolver, identity_cursor
 from connectors.bluesky.poll import Poller, PollError
 from connectors.bluesky.stream import Change, Firehose, Jetstream, Source
@@ -36,6 +37,7 @@ from connectors.bluesky.translate import (
 )
 from connectors.common import MALFORMED
 from watcher.core.channel import Channel
+from watcher.core.clock import Clock, utcnow
 from watcher.core.config import BlueskyPerson, Config, parse_duration
 from watcher.core.models import Event
 
@@ -49,7 +51,8 @@ SAVE_EVERY = 5.0  # seconds between cursor writes for stream frames that carry n
 class BlueskyConnector:
     name = "bluesky"
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, http: httpx.AsyncClient | None = None,
+                 resolver: Resolver | None = None, clock: Clock = utcnow) -> None:
         section = config.connectors.bluesky
         if section is None:
             raise ValueError("no [connectors.bluesky] section in the config")
@@ -58,10 +61,11 @@ class BlueskyConnector:
         self.people: dict[str, BlueskyPerson] = {
             key: p.bluesky for key, p in config.people.items() if p.bluesky is not None}
         self.interval = parse_duration(section.poll_interval).total_seconds()
-        self.resolver = Resolver(section.service, section.plc)
-        self.http = httpx.AsyncClient(follow_redirects=True)
+        self.resolver = resolver or make_resolver(section.service, section.plc)
+        self.http = http or make_http()
+        self.clock = clock
         images = Images(self.http, config.watcher.max_image_bytes)
-        self.builder = EventBuilder(self.resolver, images)
+        self.builder = EventBuilder(self.resolver, images, clock)
         self.identities: dict[str, Identity] = {}
         self.checked: dict[str, float] = {}  # monotonic time of each identity's last check
         self.recheck_failing: set[str] = set()  # people whose identity re-read fails
@@ -325,7 +329,6 @@ class BlueskyConnector:
 
     async def poll_once(self) -> int:
         return await self.poll_all()
-
 
     def channel(self) -> Channel | None:
         return None  # it only reads

@@ -19,7 +19,7 @@ from atproto import models
 from connectors.bluesky.identity import Identity, Resolver
 from connectors.common import MALFORMED, UnreadImage
 from connectors.item_fields import BLUESKY, words
-from watcher.core.clock import utcnow
+from watcher.core.clock import Clock, utcnow
 from watcher.core.models import BytesImage, Event, ImageSource, parse_time
 
 log = logging.getLogger("watcher.bluesky")
@@ -78,13 +78,13 @@ def as_model(value: Any) -> Any:
     return value
 
 
-def created_at(record: Any) -> datetime:
+def created_at(record: Any, clock: Clock = utcnow) -> datetime:
     """The record's own time (the survivor's client wrote it); now if it is unreadable."""
     text = getattr(record, "created_at", None)
     try:
-        return parse_time(text) if isinstance(text, str) else utcnow()
+        return parse_time(text) if isinstance(text, str) else clock()
     except ValueError:
-        return utcnow()
+        return clock()
 
 
 def record_words(record: Any) -> tuple[str, tuple[str, ...]]:
@@ -168,9 +168,10 @@ class Images:
 class EventBuilder:
     """Turns one record of a watched person into an Event (or None: not a watched kind)."""
 
-    def __init__(self, resolver: Resolver, images: Images) -> None:
+    def __init__(self, resolver: Resolver, images: Images, clock: Clock = utcnow) -> None:
         self.resolver = resolver
         self.images = images
+        self.clock = clock
 
     async def build(self, who: Identity, collection: str, rkey: str, cid: str | None,
                     value: Any, edited: bool = False) -> Event | None:
@@ -196,7 +197,7 @@ class EventBuilder:
         text, pieces = record_words(record)
         # A rewritten post (only the stream sees those) is a new version: its own id.
         event_id = f"{uri}#{cid}" if edited and cid else uri
-        base = self._base(who, "message", event_id, created_at(record),
+        base = self._base(who, "message", event_id, created_at(record, self.clock),
                           web_link(who.handle or who.did, POST, rkey))
         return replace(base, text=text, alt=pieces,
                         images=await self.images.fetch(who, post_blobs(record)),
@@ -213,14 +214,16 @@ class EventBuilder:
         parts = split_uri(target)
         aliases = await self._aliases(*parts) if parts else ()
         kind = "reaction" if collection == LIKE else "repost"
-        base = self._base(who, kind, uri, created_at(record), aliases[0] if aliases else None)
+        base = self._base(who, kind, uri, created_at(record, self.clock),
+                          aliases[0] if aliases else None)
         return replace(base, target=target or None, target_aliases=aliases)
 
     async def _follow(self, who: Identity, uri: str, record: Any) -> Event:
         target = str(getattr(record, "subject", "") or "")
         handle = await self.resolver.handle_of(target) if target else None
         aliases = tuple(f"{WEB}/profile/{a}" for a in (handle, target) if a)
-        base = self._base(who, "follow", uri, created_at(record), aliases[0] if aliases else None)
+        base = self._base(who, "follow", uri, created_at(record, self.clock),
+                          aliases[0] if aliases else None)
         return replace(base, target=target or None, target_aliases=aliases)
 
     async def _profile(self, who: Identity, uri: str, cid: str, record: Any) -> Event:
@@ -228,6 +231,6 @@ class EventBuilder:
         blobs = [b for b in (getattr(record, "avatar", None), getattr(record, "banner", None))
                  if b is not None]
         # The profile has no trustworthy time of change: now is when the watch saw it.
-        base = self._base(who, "profile", f"{uri}#{cid}", utcnow(),
+        base = self._base(who, "profile", f"{uri}#{cid}", self.clock(),
                           f"{WEB}/profile/{who.handle or who.did}")
         return replace(base, text=text, alt=pieces, images=await self.images.fetch(who, blobs))

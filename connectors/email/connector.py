@@ -34,6 +34,7 @@ from connectors.email import translate
 from connectors.email.client import AuthFailed, Fetched, Folder, FolderMissing, ImapReader
 from watcher.core.backoff import Backoff
 from watcher.core.channel import Channel
+from watcher.core.clock import Clock, utcnow
 from watcher.core.config import Config, parse_duration
 
 log = logging.getLogger("watcher.email")
@@ -79,7 +80,8 @@ def _epoch(at: datetime) -> int:
 class EmailConnector:
     name = "email"
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, open_reader: Callable[[], ImapReader] | None = None,
+                 clock: Clock = utcnow) -> None:
         section = config.connectors.email
         if section is None:
             raise ValueError("no [connectors.email] section in the config")
@@ -89,6 +91,10 @@ class EmailConnector:
         self.password = config.secrets.get("connectors.email.password", "")
         self.ca_file = str(config.resolve(section.ca_file)) if section.ca_file else None
         self.interval = parse_duration(section.poll_interval).total_seconds()
+        self.clock = clock
+        # The IMAP client (imaplib, in a worker thread): one session per folder, opened again
+        # after a failure; a test may hand in its own way to open one.
+        self._open_reader = open_reader or self._connect
         self.owners: dict[str, str] = {}  # lower-cased address -> person key
         self.require: dict[str, bool] = {}
         for key, person in config.people.items():
@@ -118,9 +124,12 @@ class EmailConnector:
 
     # -- sessions --------------------------------------------------------------------
 
+    def _connect(self) -> ImapReader:
+        return ImapReader(self.section.host, self.port, self.section.tls,
+                          self.section.username, self.password, self.ca_file)
+
     def _open(self) -> ImapReader:
-        reader = ImapReader(self.section.host, self.port, self.section.tls,
-                            self.section.username, self.password, self.ca_file)
+        reader = self._open_reader()
         self.readers.add(reader)
         return reader
 
@@ -191,7 +200,6 @@ class EmailConnector:
             for task in watch:
                 task.cancel()
 
-
     def channel(self) -> Channel | None:
         return None  # it only reads
 
@@ -254,7 +262,7 @@ class EmailConnector:
             uids: list[int] = await self._call(reader.uids_after, 0)
             # The floor: mail at or before it was already there (never fired, even when
             # a rebuilt mailbox is re-read by arrival time). An empty folder has none.
-            newest, floor = _epoch(datetime.now(UTC)), 0
+            newest, floor = _epoch(self.clock()), 0
             if uids:
                 last: Fetched = await self._call(reader.headers, uids[-1])
                 newest = floor = _epoch(last.at)

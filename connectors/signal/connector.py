@@ -22,7 +22,6 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -49,6 +48,7 @@ from connectors.signal.translate import (
 )
 from watcher.core.backoff import Backoff
 from watcher.core.channel import Channel
+from watcher.core.clock import Clock, utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.config import SignalConnector as SignalSection
 from watcher.core.models import BytesImage, DeliveryError, Event, ImageSource
@@ -82,14 +82,16 @@ def lost_account(text: str) -> bool:
 class SignalConnector:
     name = "signal"
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, client: SignalClient | None = None,
+                 clock: Clock = utcnow) -> None:
         section = config.connectors.signal
         if section is None:
             raise ValueError("no [connectors.signal] section in the config")
         self.config = config
         self.section: SignalSection = section
         self.url = section.url.rstrip("/")
-        self.client = SignalClient(self.url, section.number, timeout=CLIENT_TIMEOUT)
+        self.client = client or SignalClient(self.url, section.number, timeout=CLIENT_TIMEOUT)
+        self.clock = clock
         self.directory = Directory.from_config(config, section.number)
         self.sending = SignalSending(self.client, self.directory, self.url)
         self.interval = parse_duration(section.poll_interval).total_seconds()
@@ -240,7 +242,7 @@ class SignalConnector:
 
     def _clock(self, person: str) -> str:
         zone = self.config.person_zone(person)
-        return f"{datetime.now(zone):%H:%M} ({zone.key})"
+        return f"{self.clock().astimezone(zone):%H:%M} ({zone.key})"
 
     # -- handling what arrives ------------------------------------------------------------
 
@@ -478,7 +480,6 @@ class SignalConnector:
     async def send(self, contact: str, address: str, text: str,
                    incident: int | None = None) -> str | None:
         return await self.sending.send(address, text)
-
 
     def channel(self) -> Channel | None:
         return self  # it delivers alerts too (send, below)

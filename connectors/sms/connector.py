@@ -141,7 +141,6 @@ class SmsConnector:
         addresses = runner.addresses
         self.port = int(addresses[0][1]) if addresses else None
 
-
     def channel(self) -> Channel | None:
         return self  # it delivers alerts too (send, below)
 

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -31,7 +30,6 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 
 from connectors.base import ConnectorError, Sink
 from connectors.common import MALFORMED, wait_or_stop
@@ -43,6 +41,7 @@ from connectors.telegram.access import (
     status_problem,
     unreachable_problem,
 )
+from connectors.telegram.client import make_bot
 from connectors.telegram.media import NO_PHOTO, MediaFetcher
 from connectors.telegram.raw import read_one_by_one
 from connectors.telegram.safety import TOKEN_REFUSED, describe, guard_logs, retry_seconds
@@ -61,6 +60,7 @@ from connectors.telegram.translate import (
 )
 from watcher.core.backoff import Backoff
 from watcher.core.channel import Channel
+from watcher.core.clock import Clock, utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.config import TelegramConnector as TelegramSection
 from watcher.core.models import DeliveryError, Event, Response
@@ -81,21 +81,10 @@ def chat_feed(chat_id: int) -> str:
     return f"telegram:chat:{chat_id}"
 
 
-def make_bot(token: str, api_url: str) -> Bot:
-    """Two HTTP clients: a parked long poll must never hold up an alert (PTB's default
-    pool for a plain Bot is one connection)."""
-    api = api_url.rstrip("/")
-    return Bot(token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
-               request=HTTPXRequest(connection_pool_size=8, read_timeout=20.0,
-                                    write_timeout=20.0, connect_timeout=10.0, pool_timeout=5.0),
-               get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=10.0,
-                                                connect_timeout=10.0, pool_timeout=5.0))
-
-
 class TelegramConnector:
     name = PLATFORM
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, bot: Bot | None = None, clock: Clock = utcnow) -> None:
         if config.connectors.telegram is None:
             raise ValueError("no [connectors.telegram] section in the config")
         self.config = config
@@ -104,7 +93,8 @@ class TelegramConnector:
         self._token = token
         guard_logs(token)
         self.directory = Directory.from_config(config)
-        self.bot = make_bot(token, self.section.api_url)
+        self.bot = bot or make_bot(token, self.section.api_url)
+        self.clock = clock
         self.media = MediaFetcher(self.bot, config.watcher.max_image_bytes,
                                   self.section.local_mode)
         self.sender = AlertSender(self.bot, config, self.directory)
@@ -333,7 +323,6 @@ class TelegramConnector:
             self._outage(exc)
         return count
 
-
     def channel(self) -> Channel | None:
         return self  # it delivers alerts too (send, below)
 
@@ -514,7 +503,7 @@ class TelegramConnector:
         if previous is None or photo is None:
             self.sink.save_cursor(feed, current)
             return 0
-        now = datetime.now(UTC)
+        now = self.clock()
         name = f"telegram:profile/{user_id}"
         image = await self.media.fetch(photo.file_id, photo.file_size, name)
         # The time is part of the id: switching back to an earlier photo is a new signal.

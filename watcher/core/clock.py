@@ -1,36 +1,19 @@
 """Time, in one place: the clock the machinery is given, and how moments are written down.
 
-Everything that asks "what time is it" can take a `Clock` (the system's by default), so a
-test can hand it a clock it moves by hand instead of waiting. Moments are stored as
-fixed-width UTC text so that text order is time order in SQL.
+A clock is a function that returns the current moment (timezone-aware, UTC). Everything that
+asks "what time is it" (the app, the engine, the playbook runner, supervision, the connectors)
+takes one, `utcnow` by default, so a test hands it a clock it moves by hand instead of
+waiting (tests/conftest.py: Clock). Only intervals that must never go backwards (a timeout, a
+re-check period) read `time.monotonic()` directly. Moments are stored as fixed-width UTC text,
+so that text order is time order in SQL.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
 
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current moment, timezone-aware (UTC)."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes back, for intervals and timeouts."""
-        ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-
-SYSTEM_CLOCK: Clock = SystemClock()
+Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
