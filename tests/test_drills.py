@@ -15,7 +15,8 @@ from playbooks.drills import report, start_drill
 from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock, write_config
-from watcher.cli import drill, main
+from watcher.cli import main
+from watcher.commands import drill
 from watcher.core.config import ConfigError, load
 from watcher.core.models import Response
 from watcher.core.store import Store

@@ -107,7 +107,7 @@ class App:
         self.heartbeat = Heartbeat(config)
         replay = config.connectors.replay
         files = replay.files if replay else []
-        self.replay_files = [ReplayFile(config.resolve(f)) for f in files]
+        self.replay_files = [ReplayFile(config.resolve(f), config.people) for f in files]
         self.bad_lines: list[LineError] = []
         self._wake = asyncio.Event()
         self._db_failure: str | None = None
@@ -211,8 +211,6 @@ class App:
             batch: list[tuple[Event, tuple[str, str] | None]] = []
             for item, position in source.read(start):
                 cursor = (source.feed, position.encode())
-                if isinstance(item, Event) and (problem := unknown_person(self.config, item)):
-                    item = LineError(source.path, position.line, problem)
                 if isinstance(item, LineError):
                     await self._flush(batch)
                     self.bad_lines.append(item)

@@ -13,26 +13,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from connectors.files.replay import LineError, Position, ReplayFile
 from connectors.files.telegram_export import ExportFormatError
 from detectors.codes import build_detectors
-from playbooks import actions
 from playbooks.channels import addresses
-from playbooks.drills import report, start_drill
 from watcher import init
-from watcher.app import App, unknown_person
+from watcher.app import App
+from watcher.commands import drill, dry_run, operator_action
 from watcher.core import anchor, evidence, logs
 from watcher.core import config as config_module
 from watcher.core import secret_links as web_auth
 from watcher.core.clock import utcnow
 from watcher.core.config import Config, ConfigError, parse_duration
-from watcher.core.config_schema import OPERATOR
 from watcher.core.errors import WatcherError
-from watcher.core.models import IncidentState, parse_time
+from watcher.core.models import parse_time
 from watcher.core.store import Store
 from watcher.engine.audit import audit as run_audit
 from watcher.engine.audit import report as audit_report
-from watcher.engine.engine import detect
 from watcher.lock import AlreadyRunning, ProcessLock
 from watcher.ordinary import ordinary_text_warnings
 from watcher.supervision.status import status_data, status_report
@@ -230,25 +226,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.events.is_file():
         raise UsageError(f"{args.events}: event file not found")
     bad = 0
-    for item, position in ReplayFile(args.events).read(Position()):
-        if not isinstance(item, LineError) and (problem := unknown_person(config, item)):
-            item = LineError(args.events, position.line, problem)
-        if isinstance(item, LineError):
-            print(f"error: {item}", file=sys.stderr)
+    for result in dry_run(config, detectors, args.events):
+        if result.error is not None:
+            print(f"error: {result.error}", file=sys.stderr)
             bad += 1
             continue
-        matches, failures = detect(detectors, item)
-        for failure in failures:
-            print(f"error: {args.events}:{position.line}: detection failed: {failure}",
+        for failure in result.failures:
+            print(f"error: {args.events}:{result.line}: detection failed: {failure}",
                   file=sys.stderr)
-        for match in matches:
+        for match in result.matches:
             if args.json:
                 print(json.dumps({"code": match.code, "event": match.event_id,
                                   "person": match.person, "platform": match.platform,
-                                  "at": match.at.isoformat(), "line": position.line,
+                                  "at": match.at.isoformat(), "line": result.line,
                                   "evidence": dict(match.evidence)}, ensure_ascii=False))
             else:
-                print(f"line {position.line}: code {match.code} matched event {match.event_id} "
+                print(f"line {result.line}: code {match.code} matched event {match.event_id} "
                       f"({match.person}, {match.platform})")
     return EXIT_BAD_INPUT if bad else 0
 
@@ -447,54 +440,6 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return 0 if acknowledged else EXIT_NOT_ACKNOWLEDGED
 
 
-async def run_drill(config: Config, database: Path, code: str, timeout: float,
-                    here: bool) -> str:
-    """The drill's report (see `drill`)."""
-    text, _ = await drill(config, database, code, timeout, here)
-    return text
-
-
-async def drill(config: Config, database: Path, code: str, timeout: float,
-                here: bool) -> tuple[str, bool]:
-    """Start a drill; run it in this process unless a running watcher owns the database.
-    Return the report and whether someone acknowledged."""
-    # The person running a drill chose to see the console alerts here (ConsoleChannel).
-    app = App(config, database=database, stdout=sys.stdout, connectors=None if here else [],
-              web=False)
-    incident = start_drill(config, app.store, code, utcnow())
-    stop = asyncio.Event()
-    runner = asyncio.create_task(app.run(stop=stop)) if here else None
-    deadline = asyncio.get_running_loop().time() + timeout
-    try:
-        while asyncio.get_running_loop().time() < deadline and drill_running(app, incident):
-            await asyncio.sleep(0.2)
-        timed_out = drill_running(app, incident)
-        found = app.store.incident(incident)
-        acknowledged = app.store.acked_by(incident) is not None
-        if found is not None and found.state == IncidentState.OPEN:
-            with app.store.transaction():  # never leave a drill escalating after we leave
-                app.store.set_incident_state(incident, IncidentState.RESOLVED, utcnow())
-        ending = None if acknowledged else (
-            f"Nobody acknowledged within {timeout:.0f} s; the drill was ended." if timed_out
-            else "Nobody acknowledged; the playbook ran to its end.")
-        text = report(app.store, incident).text(config, ending)
-    finally:
-        stop.set()
-        if runner is not None:
-            await runner
-        await app.aclose()
-    return text, acknowledged
-
-
-def drill_running(app: App, incident: int) -> bool:
-    """A drill goes on until someone acknowledges it or its playbook ends: the last step
-    done and every message delivered (a playbook without wait_ack ends there)."""
-    found = app.store.incident(incident)
-    if found is None or found.state != IncidentState.OPEN:
-        return False
-    return app.store.run_active(incident) or app.store.pending_deliveries(incident) > 0
-
-
 def cmd_act(args: argparse.Namespace) -> int:
     """`watcher ack N` / `watcher standdown N`, as the operator."""
     config = _load(args.config)
@@ -509,59 +454,18 @@ def cmd_act(args: argparse.Namespace) -> int:
     lock = ProcessLock(database)
     here = lock.acquire()
     try:
-        return asyncio.run(operator_action(config, database, args.command, args.incident,
-                                           timeout, here))
+        result = asyncio.run(operator_action(config, database, args.command, args.incident,
+                                             timeout, here, announce=print))
     finally:
         lock.release()
-
-
-async def operator_action(config: Config, database: Path, command: str, incident: int,
-                          timeout: float, here: bool) -> int:
-    """Act as the operator; with no watcher running (`here`), deliver the notices too."""
-    # The operator at the terminal sees the console notices, as with a drill.
-    app = App(config, database=database, stdout=sys.stdout, connectors=None if here else [],
-              web=False)
-    try:
-        names = {key: c.name for key, c in config.contacts.items()}
-        now = utcnow()
-        outcome = (actions.acknowledge(app.store, incident, OPERATOR, "cli", now, names)
-                   if command == "ack" else
-                   actions.stand_down(app.store, incident, OPERATOR, now))
-        print(outcome.text)
-        if not outcome.known or outcome.ended:
-            return EXIT_BAD_INPUT
-        if not outcome.done:
-            return 0
-        if not here:
-            print("A watcher is running on this database: it tells the contacts.")
-            return 0
-        left = await deliver_notices(app, incident, timeout)
-        if left:
-            print(f"{left} message(s) could not be sent yet; the next `watcher run` sends "
-                  "them.")
-        return 0
-    finally:
-        await app.aclose()
-
-
-async def deliver_notices(app: App, incident: int, timeout: float) -> int:
-    """Run the watcher until the incident's notices are delivered (or `timeout`); return how
-    many messages about it are still waiting."""
-    stop = asyncio.Event()
-    runner = asyncio.create_task(app.run(stop=stop))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-
-    def waiting() -> bool:
-        return bool(app.store.pending_notices()) or app.store.pending_deliveries(incident) > 0
-
-    try:
-        while loop.time() < deadline and not runner.done() and waiting():
-            await asyncio.sleep(0.1)
-    finally:
-        stop.set()
-        await runner
-    return app.store.pending_deliveries(incident)
+    if result.refused:
+        return EXIT_BAD_INPUT
+    if result.delivered_by == "watcher":
+        print("A watcher is running on this database: it tells the contacts.")
+    elif result.waiting:
+        print(f"{result.waiting} message(s) could not be sent yet; the next `watcher run` sends "
+              "them.")
+    return 0
 
 
 def cmd_web(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ written is left for the next read and a restart resumes exactly where it stopped
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,11 +123,15 @@ def parse_line(raw: bytes, path: Path) -> Event:
 
 
 class ReplayFile:
-    """Reads the whole lines added to one file since a position."""
+    """Reads the whole lines added to one file since a position.
 
-    def __init__(self, path: Path) -> None:
+    `people`: the configured people's keys; a line for anyone else is a LineError (the one
+    check `watcher run` and `watcher replay` share). None reads every person's lines."""
+
+    def __init__(self, path: Path, people: Collection[str] | None = None) -> None:
         self.path = path.resolve()
         self.feed = f"replay:{self.path}"
+        self.people = None if people is None else frozenset(people)
 
     def read(self, start: Position) -> Iterator[tuple[Event | LineError, Position]]:
         """Yield each new whole line as an Event or a LineError, with the position after it."""
@@ -148,6 +152,13 @@ class ReplayFile:
             if not raw.strip():
                 continue
             try:
-                yield parse_line(raw.rstrip(b"\r\n"), self.path), position
+                event = parse_line(raw.rstrip(b"\r\n"), self.path)
             except EventFormatError as exc:
                 yield LineError(self.path, position.line, str(exc)), position
+                continue
+            if self.people is not None and event.person not in self.people:
+                known = ", ".join(sorted(self.people)) or "none"
+                problem = f'no person "{event.person}" in the config; known people: {known}'
+                yield LineError(self.path, position.line, problem), position
+                continue
+            yield event, position
