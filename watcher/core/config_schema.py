@@ -27,6 +27,7 @@ from pydantic import (
 from watcher.core.errors import WatcherError
 
 PLATFORMS = ("replay", "telegram", "signal", "bluesky", "sms", "email")
+LIVE_PLATFORMS = PLATFORMS[1:]  # the ones a person has an identity on (not replay files)
 TEMPLATE_FIELDS = frozenset(
     {"person", "code", "time", "date", "link", "matched", "platform", "incident", "acker",
      "contact", "drill"}

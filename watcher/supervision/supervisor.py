@@ -17,11 +17,11 @@ from playbooks import outbox
 from watcher.core import evidence
 from watcher.core.clock import from_ts, ts, utcnow
 from watcher.core.config import Config, parse_duration
+from watcher.core.config_schema import LIVE_PLATFORMS
 from watcher.core.models import IncidentState
 from watcher.core.store import Store
 
 log = logging.getLogger("watcher.supervision")
-PLATFORMS = ("telegram", "signal", "bluesky", "sms", "email")
 DIGEST_PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
 BLIND = ("WATCH BLIND: {what} is not being watched since {since}: {detail} Until this is "
@@ -35,7 +35,7 @@ def expected_feeds(config: Config) -> list[str]:
     """person/platform for every identity whose platform has a connector configured."""
     feeds = []
     for key, person in config.people.items():
-        for platform in PLATFORMS:
+        for platform in LIVE_PLATFORMS:
             if getattr(person, platform) is not None and \
                     getattr(config.connectors, platform) is not None:
                 feeds.append(f"{key}/{platform}")
