@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from watcher.core.config_schema import LIVE_PLATFORMS
 from watcher.core.config_schema import Config
 from watcher.core.store import Store
-from watcher.supervision.supervisor import PLATFORMS, expected_feeds
+from watcher.supervision.supervisor import expected_feeds
 
 # The health row of "nothing is watched": a feed name with no person, so supervision shows
 # it while it is blind and the blind-watch alert reads "every feed is not being watched".
 NOTHING_FEED = "every feed"
 NOTHING_WATCHED = ("the config watches no feed at all: no watched person has an identity on a "
                    "platform with a connector section ("
-                   + ", ".join(f"[connectors.{p}]" for p in PLATFORMS)
+                   + ", ".join(f"[connectors.{p}]" for p in LIVE_PLATFORMS)
                    + ") and [connectors.replay] lists no file, so a duress code sent anywhere "
                    "would NOT be seen")
 
@@ -35,7 +36,7 @@ def person_lines(config: Config, key: str) -> list[str]:
     feeds = set(expected_feeds(config))
     person = config.people[key]
     lines = []
-    for platform in PLATFORMS:
+    for platform in LIVE_PLATFORMS:
         if getattr(person, platform) is None:
             continue
         if f"{key}/{platform}" in feeds:
