@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from watcher.core.config_schema import LIVE_PLATFORMS
-from watcher.core.config_schema import Config
+from watcher.core.config_schema import LIVE_PLATFORMS, Config
 from watcher.core.store import Store
 from watcher.supervision.supervisor import expected_feeds
 
