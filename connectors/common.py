@@ -14,10 +14,12 @@ from watcher.models import ImageTooLarge
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep, but wake at once when the watcher is stopping."""
+    """Sleep, but wake at once when the watcher is stopping. (asyncio.timeout, never
+    wait_for: on 3.11 wait_for swallows a cancel that lands as `stop` is set.)"""
     if seconds > 0:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await stop.wait()
 
 
 async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
