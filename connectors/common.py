@@ -30,14 +30,25 @@ async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) ->
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopper.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
     if task.cancelled():
         return True
     task.result()
     return False
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and wait until it has ended. Its CancelledError is ours to swallow;
+    one aimed at the caller (the watcher stopping meanwhile) is not: it goes on."""
+    if task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 class UnreadImage:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.common import wait_or_stop
+from connectors.common import until_stopped, wait_or_stop
 from detectors.codes import build_detectors
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock
@@ -100,3 +100,22 @@ async def test_probing_the_database_keeps_a_cancel_that_lands_with_the_stop(
         assert (await finished(task)).cancelled()
     finally:
         store.close()
+
+
+async def test_until_stopped_keeps_a_cancel_that_lands_while_the_work_winds_down() -> None:
+    stop, winding_down, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def work() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            winding_down.set()
+            await done.wait()  # e.g. closing a socket
+            raise
+
+    task = asyncio.create_task(until_stopped(work(), stop))
+    stop.set()
+    await winding_down.wait()
+    task.cancel()  # the watcher is stopped while the work is still winding down
+    done.set()
+    assert (await finished(task)).cancelled()
