@@ -19,10 +19,12 @@ MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep, but wake at once when the watcher is stopping."""
+    """Sleep, but wake at once when the watcher is stopping. (asyncio.timeout, never
+    wait_for: on 3.11 wait_for swallows a cancel that lands as `stop` is set.)"""
     if seconds > 0:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await stop.wait()
 
 
 async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
@@ -33,14 +35,25 @@ async def until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) ->
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopper.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
     if task.cancelled():
         return True
     task.result()
     return False
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and wait until it has ended. Its CancelledError is ours to swallow;
+    one aimed at the caller (the watcher stopping meanwhile) is not: it goes on."""
+    if task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 class UnreadImage:

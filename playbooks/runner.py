@@ -241,8 +241,11 @@ class PlaybookRunner:
             if channel is None:
                 raise DeliveryError(f"channel {delivery.channel} is not running", permanent=False)
             incident = delivery.incident_id if delivery.kind == "alert" else None
-            ref = await asyncio.wait_for(channel.send(delivery.contact, delivery.address,
-                                                      delivery.text, incident), SEND_TIMEOUT)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that lands
+            # as the send finishes, and the watcher then cannot be stopped.
+            async with asyncio.timeout(SEND_TIMEOUT):
+                ref = await channel.send(delivery.contact, delivery.address, delivery.text,
+                                         incident)
         except DeliveryError as exc:
             self._failed(delivery, exc.message, exc.permanent)
             return exc.permanent  # a permanent error is this address's, not the channel's

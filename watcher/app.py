@@ -271,7 +271,8 @@ class App:
                         self._wake.set()
             if not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RESTART_DELAY)
+                    async with asyncio.timeout(RESTART_DELAY):  # not wait_for: see runner
+                        await stop.wait()
 
     def status_text(self) -> str:
         return status_report(self.config, self.store, self.supervisor)

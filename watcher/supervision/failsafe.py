@@ -48,7 +48,8 @@ async def tell_everyone(config: Config, channels: Mapping[str, Channel], text: s
             if channel is None or guard.refusal(channel_name, contact, address) is not None:
                 continue
             with contextlib.suppress(Exception):  # any channel that still works will do
-                await asyncio.wait_for(channel.send(contact, address, text), 30)
+                async with asyncio.timeout(30):  # not wait_for: it can swallow a cancel
+                    await channel.send(contact, address, text)
                 sent += 1
     return sent
 
@@ -58,7 +59,8 @@ async def wait_until_writable(store: Store, stop: asyncio.Event,
     """Probe until the database can be written (True) or the watcher is stopped (False)."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+            async with asyncio.timeout(every):  # not wait_for: it can swallow a cancel
+                await stop.wait()
         if not stop.is_set() and writable(store, clock()):
             return True
     return False
