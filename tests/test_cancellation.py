@@ -18,11 +18,11 @@ from connectors.common import until_stopped, wait_or_stop
 from detectors.codes import build_detectors
 from playbooks.runner import PlaybookRunner
 from tests.conftest import Clock
-from watcher import failsafe
-from watcher.config import load
-from watcher.engine import Engine
-from watcher.models import Event
-from watcher.store import Store
+from watcher.core.config import load
+from watcher.core.models import Event
+from watcher.core.store import Store
+from watcher.engine.engine import Engine
+from watcher.supervision import failsafe
 
 CODE_USE = Event(platform="telegram", person="sam", kind="message", id="c/1",
                  at=datetime(2026, 11, 22, 14, 2, tzinfo=UTC),

@@ -13,7 +13,6 @@ bluesky_poll (listRecords with cursors), bluesky_stream (Jetstream / firehose).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -35,7 +34,7 @@ from connectors.bluesky.translate import (
     unreadable_record,
     web_link,
 )
-from connectors.common import MALFORMED
+from connectors.common import MALFORMED, cancel_and_wait
 from watcher.core.channel import Channel
 from watcher.core.clock import Clock, utcnow
 from watcher.core.config import BlueskyPerson, Config, parse_duration
@@ -323,9 +322,7 @@ class BlueskyConnector:
         try:
             await self._poll_loop(stop)
         finally:
-            stream.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stream
+            await cancel_and_wait(stream)
 
     async def poll_once(self) -> int:
         return await self.poll_all()
