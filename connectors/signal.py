@@ -43,11 +43,12 @@ from connectors.signal_envelopes import (
     contact_reply,
     person_draft,
     slim,
+    stills,
 )
 from connectors.signal_send import SignalSending
 from watcher.config import Config, parse_duration
 from watcher.config import SignalConnector as SignalSection
-from watcher.models import BytesImage, DeliveryError, Event, ImageSource
+from watcher.models import DeliveryError, Event, ImageSource
 
 log = logging.getLogger("watcher.signal")
 
@@ -317,7 +318,7 @@ class SignalConnector:
         for attachment in draft.attachments:
             try:
                 data = await self.client.attachment(attachment.id, self.max_bytes)
-                images.append(BytesImage(data, attachment.id))
+                images.extend(stills(attachment, data, self.max_bytes))  # i16-frames
             except SignalTooLarge:
                 images.append(UnreadImage(attachment.id, f"over {self.max_bytes} bytes", True))
             except SignalNotFound:
