@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import stat
 import sys
 import time
@@ -18,10 +19,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from connectors.video_frames import POSITIONS, Video, VideoLimits, VideoUnreadable
-from detectors.codes import ImageDetector
+from detectors.codes import ImageDetector, PhraseDetector
 from detectors.image import ImageLimits, ImageMatcher
 from tests.conftest import EXAMPLES
 from tests.test_stickers import HOSTILE
+from watcher.config import Code
 from watcher.models import BytesImage, DetectionFailed, Event, ImageTooLarge, utcnow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "corpora"))
@@ -143,3 +145,21 @@ def test_random_bytes_give_a_frame_or_a_refusal_never_anything_else(
         except VideoUnreadable:
             continue
         assert data.startswith(b"\x89PNG")
+
+
+def test_a_phrase_written_in_a_video_s_middle_frame_matches_a_code_with_in_images() -> None:
+    """OCR reads frames like photos: the code's words shown only in the middle second."""
+    data = Path(__file__).parent / "data" / "ocr"
+    cases = json.loads((data / "cases.json").read_text())
+    # Letters big enough to survive the 720p video (an x-height of 12 px at 1838 px is 5 px
+    # at 720: unreadable, as on a phone's screen).
+    name = "pos-0004-dejavu-sans-bold-x12-rotate-light.jpg"
+    phrase = cases[name]
+    holiday = Image.open(EXAMPLES / "photos" / "holiday.jpg")
+    movie = moving_media.clip(Image.open(data / name), holiday, shown=(2.0, 3.0))
+    code = Code.model_validate({"person": "sam", "phrase": [phrase], "in_images": True})
+    event = Event(platform="telegram", person="sam", kind="message", id="1/4", at=utcnow(),
+                  images=video(movie).frames())
+    evidence = PhraseDetector(code).match(event)
+    assert evidence is not None and evidence["source"] == "image_text"
+    assert evidence["image"] == POSITIONS.index(0.5)
