@@ -53,10 +53,16 @@ class VideoUnreadable(OSError):
 
 
 def bundled_ffmpeg() -> str:
-    """The ffmpeg binary inside the imageio-ffmpeg wheel (imported late: only videos need it)."""
-    import imageio_ffmpeg  # type: ignore[import-untyped]
+    """The ffmpeg binary inside the imageio-ffmpeg wheel (imported late: only videos need it).
 
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
+    Where the wheel has no binary (32-bit ARM), imageio-ffmpeg takes $IMAGEIO_FFMPEG_EXE or an
+    ffmpeg on the PATH; with none, every video is "could not be checked", never a crash."""
+    try:
+        import imageio_ffmpeg  # type: ignore[import-untyped]
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError) as exc:
+        raise VideoUnreadable(f"no video decoder installed ({type(exc).__name__})") from exc
 
 
 @dataclass(frozen=True)
@@ -182,11 +188,13 @@ def _ffmpeg(data: bytes, limits: VideoLimits, before: list[str], after: list[str
             ) -> subprocess.CompletedProcess[bytes]:
     fd = os.memfd_create("video", os.MFD_CLOEXEC)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # a write may take less than it was given
+            view = view[os.write(fd, view):]
         os.lseek(fd, 0, os.SEEK_SET)
         exe = limits.ffmpeg or bundled_ffmpeg()
         args = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(limits.memory), exe,
-                "-nostdin", "-hide_banner", "-threads", "1",
+                "-nostdin", "-hide_banner", "-threads", "1", "-filter_threads", "1",
                 "-protocol_whitelist", "file", "-format_whitelist", DEMUXERS,
                 "-max_pixels", str(limits.max_pixels),
                 *before, "-i", f"/proc/self/fd/{fd}", *after]
