@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--moving", action="store_true",
                         help="stickers, GIFs and videos instead (#16)")
     parser.add_argument("--negatives", type=int, default=0,
-                        help="with --moving: at most this many negatives (0: all)")
+                        help="with --moving: this many negatives, spread evenly (0: all)")
     parser.add_argument("--cost-sample", type=int, default=40,
                         help="with --moving: videos per format for time and memory")
     args = parser.parse_args()
@@ -224,8 +224,9 @@ def main() -> None:
         import moving_bench  # needs ffmpeg: only for this mode
 
         negatives = [p for p in corpus if p not in refs]
-        moving_bench.report(refs, negatives[: args.negatives or None], args.group, cache,
-                            args.cost_sample)
+        if args.negatives:  # an even spread over the corpus's sources
+            negatives = negatives[:: max(1, len(negatives) // args.negatives)][: args.negatives]
+        moving_bench.report(refs, negatives, args.group, cache, args.cost_sample)
         print(f"\ntotal run time {time.perf_counter() - started:.0f} s")
         return
     rec = recall(refs, args.group, cache, args.only)

@@ -47,9 +47,10 @@ _LAUNCHER = ("import os, resource, sys; n = int(sys.argv[1]); "
 class VideoUnreadable(OSError):
     """A video (or one frame of it) that could not be decoded: "could not be checked"."""
 
-    def __init__(self, message: str, timed_out: bool = False) -> None:
+    def __init__(self, message: str, timed_out: bool = False, past_end: bool = False) -> None:
         super().__init__(message)
         self.timed_out = timed_out
+        self.past_end = past_end  # the decoder ended cleanly with no picture after the seek
 
 
 def bundled_ffmpeg() -> str:
@@ -127,6 +128,12 @@ class Video:
         except VideoUnreadable as exc:
             if exc.timed_out:
                 self._broken = str(exc)
+            if exc.past_end and position > 0:
+                # A one-frame animation (a still GIF) lasts 0.04 s: a quarter of the way in
+                # is already past its only frame, which is the first one.
+                if 0.0 not in self._results:
+                    self._results[0.0] = self._decode(0.0)
+                return self._results[0.0]
             return str(exc)
 
     def _duration(self, data: bytes) -> float | None:
@@ -167,7 +174,8 @@ def _run_frame(data: bytes, at: float, limits: VideoLimits) -> bytes:
     out = _ffmpeg(data, limits, ["-loglevel", "error", "-ss", f"{at:.3f}"],
                   ["-frames:v", "1", "-vf", scale, "-f", "image2pipe", "-c:v", "png", "pipe:1"])
     if out.returncode != 0 or not out.stdout.startswith(b"\x89PNG"):
-        raise VideoUnreadable(f"the decoder found no picture (exit {out.returncode})")
+        raise VideoUnreadable(f"the decoder found no picture (exit {out.returncode})",
+                              past_end=out.returncode == 0 and not out.stdout)
     return out.stdout
 
 

@@ -59,6 +59,15 @@ def test_the_frames_are_pngs_at_the_working_size_and_only_the_middle_one_is_the_
     assert hits == [False, False, True, False]
 
 
+def test_a_one_frame_animation_gives_its_only_frame_at_every_position() -> None:
+    """A still GIF becomes an MP4 of one frame (0.04 s): seeking a quarter of the way in
+    finds nothing after it, which must not make the video "could not be checked"."""
+    flower = Image.open(EXAMPLES / "photos" / "flower-as-posted.jpg")
+    still = moving_media.gif_mp4(flower, frames=1)
+    for frame in video(still).frames():
+        assert matcher().find(frame.read(25_000_000)) is not None
+
+
 def test_a_frame_over_the_image_cap_is_too_large() -> None:
     with pytest.raises(ImageTooLarge):
         video(clip()).frames()[0].read(1000)
