@@ -201,6 +201,8 @@ def main() -> None:
                         help="stickers, GIFs and videos instead (#16)")
     parser.add_argument("--negatives", type=int, default=0,
                         help="with --moving: this many negatives, spread evenly (0: all)")
+    parser.add_argument("--skip-recall", action="store_true",
+                        help="with --moving: false positives and decoding cost only")
     parser.add_argument("--cost-sample", type=int, default=40,
                         help="with --moving: videos per format for time and memory")
     args = parser.parse_args()
@@ -226,7 +228,8 @@ def main() -> None:
         negatives = [p for p in corpus if p not in refs]
         if args.negatives:  # an even spread over the corpus's sources
             negatives = negatives[:: max(1, len(negatives) // args.negatives)][: args.negatives]
-        moving_bench.report(refs, negatives, args.group, cache, args.cost_sample)
+        moving_bench.report(refs, negatives, args.group, cache, args.cost_sample,
+                            skip_recall=args.skip_recall)
         print(f"\ntotal run time {time.perf_counter() - started:.0f} s")
         return
     rec = recall(refs, args.group, cache, args.only)

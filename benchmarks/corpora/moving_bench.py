@@ -32,8 +32,11 @@ GREY = Image.new("RGB", (1280, 720), (128, 128, 128))
 def _video(data: bytes, limits: VideoLimits) -> list[ImageSource]:
     """What the connector hands the codes: the frames, and the platform's thumbnail (made,
     as Telegram does, from the first frame)."""
-    frames = list(Video(BytesImage(data, "video"), limits).frames())
-    first = Image.open(io.BytesIO(frames[0].read(MAX)))
+    frames: list[ImageSource] = list(Video(BytesImage(data, "video"), limits).frames())
+    try:
+        first = Image.open(io.BytesIO(frames[0].read(MAX)))
+    except OSError:
+        return frames  # _hits counts the frames as not checked
     return [BytesImage(thumbnail(first), "thumbnail"), *frames]
 
 
@@ -54,10 +57,19 @@ def _open(path: Path) -> Image.Image:
     return img
 
 
+UNCHECKED = "(could not be checked)"
+
+
 def _hits(matchers: list[det.ImageMatcher], stills: list[ImageSource]) -> list[str]:
+    """The references hit by any still; UNCHECKED for a still that could not be read (the
+    watcher would record the item as "could not be checked": counted apart)."""
     found = []
     for still in stills:
-        probe = det.Probe.from_bytes(still.read(MAX))
+        try:
+            probe = det.Probe.from_bytes(still.read(MAX))
+        except (OSError, det.ImageRefused):
+            found.append(UNCHECKED)
+            continue
         for matcher in matchers:
             found.extend(hit.reference for hit in matcher.match_all(probe))
     return found
@@ -80,8 +92,9 @@ def recall(refs: list[Path], groups: list[list[Path]], matchers: list[det.ImageM
 
 
 def false_positives(negatives: list[Path], matchers: list[det.ImageMatcher],
-                    limits: VideoLimits) -> tuple[Counter[str], list[str]]:
+                    limits: VideoLimits) -> tuple[Counter[str], Counter[str], list[str]]:
     fps: Counter[str] = Counter()
+    unchecked: Counter[str] = Counter()
     pairs: list[str] = []
     for done, path in enumerate(negatives):
         if done % 25 == 0:
@@ -90,9 +103,11 @@ def false_positives(negatives: list[Path], matchers: list[det.ImageMatcher],
         img = _open(path)
         for label, make in FORMATS.items():
             hits = _hits(matchers, _stills(label, make(img), limits))
+            unchecked[label] += UNCHECKED in hits
+            hits = [h for h in hits if h != UNCHECKED]
             fps[label] += len(hits)
             pairs.extend(f"{label}: {path.parent.name}-{path.name} ~ {h}" for h in hits)
-    return fps, pairs
+    return fps, unchecked, pairs
 
 
 def decode_cost(photos: list[Path]) -> dict[str, tuple[list[float], list[float]]]:
@@ -111,16 +126,21 @@ def decode_cost(photos: list[Path]) -> dict[str, tuple[list[float], list[float]]
             for path in photos:
                 data = make(_open(path))
                 started = time.perf_counter()
-                for frame in Video(BytesImage(data, "v"), VideoLimits()).frames():
-                    frame.read(MAX)
+                _read_all(Video(BytesImage(data, "v"), VideoLimits()))
                 times.append(time.perf_counter() - started)
                 log.write_text("")
-                for frame in Video(BytesImage(data, "v"), VideoLimits(ffmpeg=str(wrapper))
-                                   ).frames():
-                    frame.read(MAX)
+                _read_all(Video(BytesImage(data, "v"), VideoLimits(ffmpeg=str(wrapper))))
                 peaks.append(max(int(x) for x in log.read_text().split() if x.isdigit()) / 1024)
             out[label] = (times, peaks)
     return out
+
+
+def _read_all(video: Video) -> None:
+    for frame in video.frames():
+        try:
+            frame.read(MAX)
+        except OSError as exc:  # timed (and counted by its time), not fatal
+            print(f"  decoding cost: a frame was not decoded ({exc})", file=sys.stderr)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -129,11 +149,18 @@ def pct(values: list[float], q: float) -> float:
 
 
 def report(refs: list[Path], negatives: list[Path], group: int,
-           cache: dict[str, str], cost_sample: int) -> None:
+           cache: dict[str, str], cost_sample: int, skip_recall: bool = False) -> None:
     limits = VideoLimits()
     groups = [refs[i:i + group] for i in range(0, len(refs), group)]
     matchers = [det.ImageMatcher(g, cache=cache) for g in groups]
     started = time.perf_counter()
+    if not skip_recall:
+        _print_recall(refs, groups, matchers, limits, group)
+    _print_rest(refs, negatives, matchers, limits, started, cost_sample)
+
+
+def _print_recall(refs: list[Path], groups: list[list[Path]], matchers: list[det.ImageMatcher],
+                  limits: VideoLimits, group: int) -> None:
     found, misses = recall(refs, groups, matchers, limits)
     print(f"\n## moving pictures: recall ({len(refs)} references, matchers of {group})\n")
     print("| delivered as | recall |")
@@ -143,14 +170,18 @@ def report(refs: list[Path], negatives: list[Path], group: int,
               f"({found[label]}/{len(refs)}) |")
     for miss in misses:
         print(f"  missed: {miss}")
-    fps, pairs = false_positives(negatives, matchers, limits)
+
+
+def _print_rest(refs: list[Path], negatives: list[Path], matchers: list[det.ImageMatcher],
+                limits: VideoLimits, started: float, cost_sample: int) -> None:
+    fps, unchecked, pairs = false_positives(negatives, matchers, limits)
     print(f"\n## moving pictures: false positives ({len(negatives)} corpus photos that are "
           f"not references, each in every format, against all {len(refs)} references)\n")
-    print("| delivered as | stills compared | false positives |")
-    print("|---|---|---|")
+    print("| delivered as | stills compared | false positives | could not be checked |")
+    print("|---|---|---|---|")
     for label in FORMATS:
         stills = 1 if label.startswith("sticker") else 5
-        print(f"| {label} | {len(negatives) * stills} | {fps[label]} |")
+        print(f"| {label} | {len(negatives) * stills} | {fps[label]} | {unchecked[label]} |")
     for pair in pairs:
         print(f"  false positive: {pair}")
     print(f"(recall and false positives: {time.perf_counter() - started:.0f} s)")
