@@ -69,9 +69,10 @@ def bundled_ffmpeg() -> str:
 @dataclass(frozen=True)
 class VideoLimits:
     max_bytes: int = 25_000_000  # the download cap (watcher.max_image_bytes)
-    # Seconds per ffmpeg run (a probe, then one per frame). A middle frame of a 5 s 720p
-    # video takes 0.3 s here, but up to 6 s on this 2-core machine under a load of 9
-    # (docs/benchmarks-image.md); watcher.item_timeout still bounds the whole item.
+    # Seconds per ffmpeg run (a probe, then one per frame). All four frames of a 5 s 720p
+    # video take 0.9 s (p50) to 1.5 s (p99) on the 2-core benchmark machine at a load of 8,
+    # but one run there passed 6 s (docs/benchmarks-image.md); watcher.item_timeout still
+    # bounds the whole item.
     timeout: float = 10.0
     memory: int = 1024 * 2**20  # the decoder's address space
     max_pixels: int = 60_000_000  # per decoded frame, as for images
