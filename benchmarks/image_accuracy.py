@@ -13,6 +13,10 @@ downloaded and extracted into .cache/image-corpus/ on first run.
 * Speed: find() on 12 MP JPEGs that match nothing (the common and slowest
   case: every stage runs) against a matcher of --group references.
 * Baseline: plain imagehash pHash, match at <= 10 of 64 bits, same pairs.
+* --moving (instead of the above): the same references delivered as a sticker, a GIF turned
+  into MP4 and a 5-second video, read through the watcher's video decoder; false positives
+  on the other corpus photos in the same formats; decode time and peak memory per video
+  (benchmarks/corpora/moving_bench.py).
 """
 
 from __future__ import annotations
@@ -193,6 +197,14 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=20)
     parser.add_argument("--skip-fp", action="store_true", help="recall and speed only")
     parser.add_argument("--only", default="", help="transformations whose name contains this")
+    parser.add_argument("--moving", action="store_true",
+                        help="stickers, GIFs and videos instead (#16)")
+    parser.add_argument("--negatives", type=int, default=0,
+                        help="with --moving: this many negatives, spread evenly (0: all)")
+    parser.add_argument("--skip-recall", action="store_true",
+                        help="with --moving: false positives and decoding cost only")
+    parser.add_argument("--cost-sample", type=int, default=40,
+                        help="with --moving: videos per format for time and memory")
     args = parser.parse_args()
     started = time.perf_counter()
     print(f"# image detector benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -210,6 +222,16 @@ def main() -> None:
     usable = [p for p in corpus if p.name not in plain]
     step = max(1, len(usable) // args.refs)
     refs = usable[::step][: args.refs]
+    if args.moving:
+        import moving_bench  # needs ffmpeg: only for this mode
+
+        negatives = [p for p in corpus if p not in refs]
+        if args.negatives:  # an even spread over the corpus's sources
+            negatives = negatives[:: max(1, len(negatives) // args.negatives)][: args.negatives]
+        moving_bench.report(refs, negatives, args.group, cache, args.cost_sample,
+                            skip_recall=args.skip_recall)
+        print(f"\ntotal run time {time.perf_counter() - started:.0f} s")
+        return
     rec = recall(refs, args.group, cache, args.only)
     n = rec["n"]
     assert isinstance(n, int)

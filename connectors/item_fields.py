@@ -67,8 +67,8 @@ FIELDS: tuple[Field, ...] = (
     _read(_T, "contact card", "contact.last_name", "a name the survivor saved and shared"),
     _skip(_T, "contact card", "contact.phone_number", "a phone number: never kept or logged"),
     _skip(_T, "contact card", "contact.vcard", "repeats the names above, with numbers"),
-    _read(_T, "sticker", "sticker.emoji", "the emoji the sticker stands for (its image: #16)",
-          main=True),
+    _read(_T, "sticker", "sticker.emoji",
+          "the emoji the sticker stands for (its image goes to the image codes)", main=True),
     _read(_T, "dice", "dice.emoji", "the survivor chose which die to throw; the value is "
           "random and not read", main=True),
     _read(_T, "gift", "gift.text", "the note the survivor wrote with a gift"),

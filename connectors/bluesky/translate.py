@@ -19,6 +19,7 @@ from atproto import models
 from connectors.bluesky.identity import Identity, Resolver
 from connectors.common import MALFORMED, UnreadImage
 from connectors.item_fields import BLUESKY, words
+from connectors.video_frames import Video, VideoLimits
 from watcher.core.clock import Clock, utcnow
 from watcher.core.models import BytesImage, Event, ImageSource, parse_time
 
@@ -113,6 +114,15 @@ def post_blobs(record: Any) -> list[Any]:
     return [b for b in blobs if b is not None]
 
 
+def post_videos(record: Any) -> list[Any]:
+    """The video blob of a post (app.bsky.embed.video, or the media of a quote post). The
+    PDS keeps no thumbnail (the AppView's video service makes one): frames only."""
+    embed = getattr(record, "embed", None)
+    media = getattr(embed, "media", None) or embed
+    video = getattr(media, "video", None)
+    return [] if video is None else [video]
+
+
 def blob_cid(blob: Any) -> str | None:
     try:
         cid = getattr(blob, "cid", None)
@@ -139,6 +149,13 @@ class Images:
             if cid is not None:
                 found.append(await self._one(who, cid, getattr(blob, "size", None)))
         return tuple(found)
+
+    async def frames(self, who: Identity, blobs: Iterable[Any]) -> tuple[ImageSource, ...]:
+        """Videos, fetched now within the cap like images, as frames decoded later in the
+        detection thread (connectors/video_frames.py)."""
+        limits = VideoLimits(max_bytes=self.max_bytes)
+        videos = await self.fetch(who, blobs)
+        return tuple(frame for video in videos for frame in Video(video, limits).frames())
 
     async def _one(self, who: Identity, cid: str, declared: Any) -> ImageSource:
         name = f"bluesky blob {cid}"
@@ -200,7 +217,8 @@ class EventBuilder:
         base = self._base(who, "message", event_id, created_at(record, self.clock),
                           web_link(who.handle or who.did, POST, rkey))
         return replace(base, text=text, alt=pieces,
-                        images=await self.images.fetch(who, post_blobs(record)),
+                        images=(*await self.images.fetch(who, post_blobs(record)),
+                                *await self.images.frames(who, post_videos(record))),
                         edited=edited)
 
     async def _aliases(self, did: str, collection: str, rkey: str) -> tuple[str, ...]:

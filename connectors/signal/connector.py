@@ -45,13 +45,14 @@ from connectors.signal.translate import (
     contact_reply,
     person_draft,
     slim,
+    stills,
 )
 from watcher.core.backoff import Backoff
 from watcher.core.channel import Channel
 from watcher.core.clock import Clock, utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.config import SignalConnector as SignalSection
-from watcher.core.models import BytesImage, DeliveryError, Event, ImageSource
+from watcher.core.models import DeliveryError, Event, ImageSource
 
 log = logging.getLogger("watcher.signal")
 
@@ -319,7 +320,7 @@ class SignalConnector:
         for attachment in draft.attachments:
             try:
                 data = await self.client.attachment(attachment.id, self.max_bytes)
-                images.append(BytesImage(data, attachment.id))
+                images.extend(stills(attachment, data, self.max_bytes))  # i16-frames
             except SignalTooLarge:
                 images.append(UnreadImage(attachment.id, f"over {self.max_bytes} bytes", True))
             except SignalNotFound:

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.item_fields import SIGNAL, fields, prune, words
+from connectors.video_frames import Video, VideoLimits
 from watcher.core.config import Config
-from watcher.core.models import Event, Response
+from watcher.core.models import BytesImage, Event, ImageSource, Response
 
 PLATFORM = SIGNAL
 _NUMBER_NOISE = re.compile(r"[\s\-().]")
@@ -42,7 +43,7 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Draft:
-    """An event before its attachments are fetched (only image/* ones are kept)."""
+    """An event before its attachments are fetched (only image/* and video/* are kept)."""
 
     event: Event
     attachments: tuple[Attachment, ...] = ()
@@ -180,10 +181,20 @@ def _list(value: Any) -> list[Any]:
 
 
 def _image(item: Any) -> Attachment | None:
+    """A picture: an image, or a video (Signal sends GIFs as MP4 too), read as its frames."""
     if not isinstance(item, dict) or not item.get("id"):
         return None
     kind = str(item.get("contentType") or "")
-    return Attachment(str(item["id"]), kind) if kind.startswith("image/") else None
+    return Attachment(str(item["id"]), kind) if kind.startswith(("image/", "video/")) else None
+
+
+def stills(attachment: Attachment, data: bytes, max_bytes: int) -> tuple[ImageSource, ...]:
+    """What the image codes look at in a fetched attachment: the image itself, or a
+    video's frames (connectors/video_frames.py; decoded later, in the detection thread)."""
+    source = BytesImage(data, attachment.id)
+    if attachment.content_type.startswith("video/"):
+        return Video(source, VideoLimits(max_bytes=max_bytes)).frames()
+    return (source,)
 
 
 def _images(data: Mapping[str, Any]) -> tuple[Attachment, ...]:

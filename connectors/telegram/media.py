@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from telegram import Bot, Message, PhotoSize
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken
 
+from connectors.telegram.frames import moving_images
 from watcher.core.models import BytesImage, ImageSource, ImageTooLarge
 
 log = logging.getLogger("watcher.telegram")
@@ -71,7 +72,8 @@ class MediaFetcher:
         self.local_mode = local_mode
 
     async def images(self, message: Message, name: str) -> tuple[ImageSource, ...]:
-        """The photo, or the image sent as a file, of a message (at most one each)."""
+        """The photo, or the image sent as a file, of a message (at most one each), and the
+        stills of its sticker, animation or video (connectors/telegram/frames.py)."""
         found: list[ImageSource] = []
         if message.photo:
             best = largest(message.photo)
@@ -79,6 +81,7 @@ class MediaFetcher:
         if message.document is not None and is_image_document(message):
             doc = message.document
             found.append(await self.fetch(doc.file_id, doc.file_size, f"{name}/document"))
+        found.extend(await moving_images(self, message, name))  # i16-frames
         return tuple(found)
 
     async def fetch(self, file_id: str, size: int | None, name: str) -> ImageSource:

@@ -447,6 +447,18 @@ class FakeTelegram:
         return [{"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
                  "width": width, "height": height, "file_size": len(data)}]
 
+    def media(self, data: bytes, folder: str, *, thumbnail: bytes | None = None,
+              **fields: Any) -> JSON:
+        """Store a sticker, animation, video or video note and return its Bot API object
+        (file_id, file_unique_id, file_size, `fields`, and a thumbnail PhotoSize when
+        `thumbnail` is given), for inject_message(sticker=..., animation=..., ...)."""
+        stored = self.add_file(data, folder)
+        found: JSON = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                       "file_size": len(data), **fields}
+        if thumbnail is not None:
+            [found["thumbnail"]] = self.photo_sizes(thumbnail)
+        return found
+
     def add_profile_photo(self, user_id: int, data: bytes) -> list[JSON]:
         sizes = self.photo_sizes(data)
         self.profile_photos.setdefault(user_id, []).insert(0, sizes)
@@ -492,7 +504,7 @@ class FakeTelegram:
 
     def inject_message(self, chat_id: int, from_user: int | JSON | None = None,
                        text: str | None = None, *, photo: bytes | None = None,
-                       document: bytes | None = None, file_name: str = "document.bin",
+                       document: bytes | JSON | None = None, file_name: str = "document.bin",
                        mime_type: str = "application/octet-stream", caption: str | None = None,
                        reply_to_message_id: int | None = None, kind: str = "message",
                        message_id: int | None = None, business_connection_id: str | None = None,
@@ -508,7 +520,9 @@ class FakeTelegram:
                          "business_connection_id": business_connection_id, **extra}
         if photo is not None:
             content["photo"] = self.photo_sizes(photo)
-        if document is not None:
+        if isinstance(document, dict):  # a Document object already made (an animation's)
+            content["document"] = document
+        elif document is not None:
             stored = self.add_file(document, "documents", file_name)
             content["document"] = {"file_id": stored.file_id, "file_unique_id":
                                    stored.file_unique_id, "file_name": file_name,
