@@ -25,6 +25,8 @@ from watcher.core.models import ImageSource
 class Fetcher(Protocol):
     """What this module needs of media.MediaFetcher (which imports this module)."""
 
+    max_bytes: int
+
     async def fetch(self, file_id: str, size: int | None, name: str) -> ImageSource: ...
 
 
