@@ -19,7 +19,7 @@ from playbooks import outbox
 from watcher.core.clock import from_ts, ts, utcnow
 from watcher.core.config import Config
 from watcher.core.models import Event, Match
-from watcher.core.store import Store
+from watcher.core.store import Mark, Store
 from watcher.supervision.supervisor import expected_feeds
 
 log = logging.getLogger("watcher.checkins")
@@ -115,8 +115,7 @@ class CheckinClock:
         log.warning("check-in %s could not be verified: watch blind", name)
 
     def _get(self, name: str, what: str) -> datetime | None:
-        value = self.store.cursor(f"checkin:{name}:{what}")
-        return from_ts(value) if value else None
+        return self.store.marked(Mark.CHECKIN, f"{name}:{what}")
 
     def _set(self, name: str, what: str, moment: datetime) -> None:
-        self.store.set_cursor(f"checkin:{name}:{what}", ts(moment), self.clock())
+        self.store.mark(Mark.CHECKIN, f"{name}:{what}", moment)
