@@ -12,7 +12,8 @@ from datetime import datetime
 from watcher.core.clock import ts
 from watcher.core.config import Config, parse_duration
 from watcher.core.models import Match
-from watcher.core.store import Mark, Store
+from watcher.core.rows import Mark
+from watcher.core.store import Store
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from watcher.core.channel import Channel
 from watcher.core.clock import utcnow
 from watcher.core.config import Config, NotifyStep, WaitAckStep, parse_duration
 from watcher.core.models import IncidentState
-from watcher.core.store import Delivery, Mark, Run, Store
+from watcher.core.rows import Mark
+from watcher.core.store import Delivery, Run, Store
 
 log = logging.getLogger("watcher.playbooks")
 

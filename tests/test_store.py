@@ -16,7 +16,8 @@ from tests.conftest import Clock, write_config
 from watcher.core.clock import from_ts, ts
 from watcher.core.config import load
 from watcher.core.models import IncidentState
-from watcher.core.store import MIGRATIONS, DeliveryStatus, Mark, RunStatus, Store
+from watcher.core.rows import DeliveryStatus, Mark, RunStatus
+from watcher.core.store import MIGRATIONS, Store
 from watcher.supervision.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent

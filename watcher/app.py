@@ -25,7 +25,8 @@ from watcher.core.channel import Channel
 from watcher.core.clock import utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.models import Event, Response
-from watcher.core.store import ImageCache, Mark, Store, StoreError
+from watcher.core.rows import Mark
+from watcher.core.store import ImageCache, Store, StoreError
 from watcher.engine.engine import Engine
 from watcher.engine.unchecked import CrashWatch, UncheckedNotices
 from watcher.supervision import failsafe

@@ -7,7 +7,6 @@ with another goes through `transaction()`.
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -26,6 +25,17 @@ from watcher.core import evidence
 from watcher.core.clock import from_ts, ts
 from watcher.core.errors import WatcherError
 from watcher.core.models import Event, Incident, IncidentState, Match
+from watcher.core.rows import (
+    LIVE_STATES,
+    DeliveryStatus,
+    DrillRecord,
+    Mark,
+    MatchRef,
+    Notice,
+    Place,
+    RunStatus,
+    WebToken,
+)
 
 log = logging.getLogger("watcher.store")
 
@@ -137,34 +147,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class Mark(enum.StrEnum):
-    """The watcher's own bookkeeping moments (the `marks` table), each under a key."""
-
-    RETENTION = "retention"            # key "": the last purge of old dedupe keys
-    DIGEST = "digest"                  # key "": the last digest sent
-    PROBE = "probe"                    # key "": the failsafe's last write test
-    BLIND = "blind"                    # key feed: its blind watch was told (cleared: recovered)
-    CHECKIN = "checkin"                # key "code:what": a check-in's moments
-    UNCHECKED = "unchecked"            # key person: the contacts were last told of unchecked items
-    CRASHLOOP = "crashloop"            # key connector: its crash loop was last told
-    DRILL_REMINDER = "drill-reminder"  # key code: the last reminder that a drill is due
-
-
-class RunStatus(enum.StrEnum):
-    ACTIVE = "active"
-    FINISHED = "finished"
-
-
-class DeliveryStatus(enum.StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-
-
-# An incident that still needs someone: the playbook runs, or a contact is on it.
-LIVE_STATES = (IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value)
-
-
 class ImageCache(MutableMapping[str, str]):
     """Reference-photo hashes by content hash, so a restart does not hash them again."""
 
@@ -203,23 +185,6 @@ class Run:
     due_at: datetime
     waiting: bool
     repeats: dict[str, int]
-
-
-@dataclass(frozen=True)
-class DrillRecord:
-    """A drill incident as its report and the contacts' page show it."""
-
-    id: int
-    code: str
-    opened_at: datetime
-    state: str
-    acked_by: str | None
-    acked_at: datetime | None
-
-    @property
-    def ack_seconds(self) -> float | None:
-        return None if self.acked_at is None else \
-            (self.acked_at - self.opened_at).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -430,9 +395,10 @@ class Store:
             (platform, place, person, ts(now), ts(now)))
 
     def places(self) -> list[tuple[str, str, str]]:
-        """Every (platform, place, person) a watched person was seen in."""
+        """Every (platform, place, person) a watched person was seen in (as `Place`s; typed
+        as plain tuples because the guard keeps them in a list of those)."""
         rows = self._rows("SELECT platform, place, person FROM places")
-        return [(str(r["platform"]), str(r["place"]), str(r["person"])) for r in rows]
+        return [Place(str(r["platform"]), str(r["place"]), str(r["person"])) for r in rows]
 
     # -- incidents and runs ----------------------------------------------------------
 
@@ -476,13 +442,13 @@ class Store:
         self._written.append(evidence.append(self.conn, ts(at), kind, incident_id, data))
 
     def matches_between(self, code: str, person: str, start: datetime, end: datetime,
-                        unconfirmed: bool = False) -> list[tuple[int, str, datetime]]:
+                        unconfirmed: bool = False) -> list[MatchRef]:
         """(match id, event key, time) of a code's matches in a window, oldest first."""
         query = ("SELECT id, event_key, at FROM matches WHERE code = ? AND person = ? "
                  "AND at >= ? AND at <= ?" + (" AND incident_id IS NULL" if unconfirmed else "")
                  + " ORDER BY at")
         rows = self._rows(query, (code, person, ts(start), ts(end)))
-        return [(int(r["id"]), str(r["event_key"]), from_ts(r["at"])) for r in rows]
+        return [MatchRef(int(r["id"]), str(r["event_key"]), from_ts(r["at"])) for r in rows]
 
     def attach_match(self, match_id: int, incident_id: int) -> None:
         self.conn.execute("UPDATE matches SET incident_id = ? WHERE id = ?",
@@ -507,10 +473,11 @@ class Store:
             "INSERT INTO notices (incident_id, kind, actor, created_at) VALUES (?, ?, ?, ?)",
             (incident_id, kind, actor, ts(now)))
 
-    def pending_notices(self, limit: int = 100) -> list[tuple[int, int, str, str | None]]:
+    def pending_notices(self, limit: int = 100) -> list[Notice]:
         rows = self._rows("SELECT id, incident_id, kind, actor FROM notices WHERE done = 0 "
                           "ORDER BY id LIMIT ?", (limit,))
-        return [(int(r["id"]), int(r["incident_id"]), str(r["kind"]), r["actor"]) for r in rows]
+        return [Notice(int(r["id"]), int(r["incident_id"]), str(r["kind"]), r["actor"])
+                for r in rows]
 
     def notice_done(self, notice_id: int) -> None:
         self.conn.execute("UPDATE notices SET done = 1 WHERE id = ?", (notice_id,))
@@ -810,11 +777,12 @@ class Store:
         self.conn.execute("INSERT INTO web_tokens (hash, contact, scope, created_at) "
                           "VALUES (?, ?, ?, ?)", (digest, contact, scope, ts(now)))
 
-    def web_token(self, digest: str) -> tuple[str, str, str] | None:
+    def web_token(self, digest: str) -> WebToken | None:
         """(hash, contact, scope) of a link that has not been revoked."""
         row = self._row("SELECT hash, contact, scope FROM web_tokens WHERE hash = ? "
                         "AND revoked_at IS NULL", (digest,))
-        return None if row is None else (str(row["hash"]), str(row["contact"]), str(row["scope"]))
+        return None if row is None else \
+            WebToken(str(row["hash"]), str(row["contact"]), str(row["scope"]))
 
     def revoke_web_tokens(self, contact: str, now: datetime) -> int:
         """End every link of a contact (their page link and their alerts' links)."""

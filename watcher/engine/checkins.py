@@ -19,7 +19,8 @@ from playbooks import outbox
 from watcher.core.clock import from_ts, ts, utcnow
 from watcher.core.config import Config
 from watcher.core.models import Event, Match
-from watcher.core.store import Mark, Store
+from watcher.core.rows import Mark
+from watcher.core.store import Store
 from watcher.supervision.supervisor import expected_feeds
 
 log = logging.getLogger("watcher.checkins")

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 
 from playbooks import outbox
 from watcher.core.config import Config, NotifyStep
-from watcher.core.store import Mark, Store, Unchecked
+from watcher.core.rows import Mark
+from watcher.core.store import Store, Unchecked
 
 log = logging.getLogger("watcher.unchecked")
 

@@ -16,7 +16,8 @@ from datetime import datetime
 from playbooks.guard import Guard
 from watcher.core.channel import Channel
 from watcher.core.config import Config, addresses
-from watcher.core.store import Mark, Store, StoreError
+from watcher.core.rows import Mark
+from watcher.core.store import Store, StoreError
 
 log = logging.getLogger("watcher.failsafe")
 PROBE_EVERY = 30.0

@@ -17,7 +17,8 @@ from playbooks import outbox
 from watcher.core.clock import from_ts, utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.models import IncidentState
-from watcher.core.store import Mark, Store
+from watcher.core.rows import Mark
+from watcher.core.store import Store
 
 log = logging.getLogger("watcher.supervision")
 PLATFORMS = ("telegram", "signal", "bluesky", "sms", "email")
