@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from watcher.core.clock import from_ts, ts
+from watcher.core.clock import ts
 from watcher.core.config import Config, parse_duration
 from watcher.core.models import Match
+from watcher.core.rows import Mark
 from watcher.core.store import Store
 
 
@@ -58,13 +59,11 @@ def start_drill(config: Config, store: Store, code: str, now: datetime) -> int:
 
 
 def report(store: Store, incident_id: int) -> DrillReport:
-    row = store.conn.execute(
-        "SELECT code, opened_at, state, acked_by, acked_at FROM incidents WHERE id = ?",
-        (incident_id,)).fetchone()
-    started = from_ts(row[1])
-    ack_seconds = (from_ts(row[4]) - started).total_seconds() if row[4] else None
-    return DrillReport(incident_id, row[0], started, row[2], row[3], ack_seconds,
-                       store.deliveries(incident_id))
+    drill = store.drill(incident_id)
+    if drill is None:
+        raise ValueError(f"alert #{incident_id} is not a drill")
+    return DrillReport(incident_id, drill.code, drill.opened_at, drill.state, drill.acked_by,
+                       drill.ack_seconds, store.deliveries(incident_id))
 
 
 def last_drill(store: Store, code: str) -> datetime | None:
@@ -79,10 +78,10 @@ def due_reminders(config: Config, store: Store, now: datetime) -> list[tuple[str
             continue
         period = parse_duration(code.drill_every)
         last = last_drill(store, name)
-        reminded = store.cursor(f"drill-reminder:{name}")
+        reminded = store.marked(Mark.DRILL_REMINDER, name)
         if last is not None and now - last < period:
             continue
-        if reminded is not None and now - from_ts(reminded) < period:
+        if reminded is not None and now - reminded < period:
             continue
         due.append((name, f"{last:%Y-%m-%d}" if last else "never"))
     return due

@@ -21,9 +21,10 @@ from playbooks.templates import incident_fields, render
 from watcher.core import secret_links as auth
 from watcher.core.backoff import Backoff
 from watcher.core.channel import Channel
-from watcher.core.clock import ts, utcnow
+from watcher.core.clock import utcnow
 from watcher.core.config import Config, NotifyStep, WaitAckStep, parse_duration
 from watcher.core.models import IncidentState
+from watcher.core.rows import Mark
 from watcher.core.store import Delivery, Run, Store
 
 log = logging.getLogger("watcher.playbooks")
@@ -198,7 +199,7 @@ class PlaybookRunner:
                 outbox.tell(self.config, self.store,
                             outbox.playbook_contacts(self.config, spec.playbook), text,
                             "reminder", now)
-                self.store.set_cursor(f"drill-reminder:{code}", ts(now), now)
+                self.store.mark(Mark.DRILL_REMINDER, code, now)
         return len(due)
 
     def _playbook(self, code: str) -> str:

@@ -209,3 +209,57 @@ def calls_of(attribute: str) -> list[str]:
 def test_one_place_queues_a_message_for_a_contact() -> None:
     """playbooks/outbox.py: only configured contacts at their own addresses are queued."""
     assert calls_of("enqueue") == ["playbooks.outbox"]
+
+
+SQL_CALLS = ("execute", "executemany", "executescript")
+CORE = "watcher.core"
+
+
+def reads_conn(node: ast.AST) -> bool:
+    """`x.conn`, or `getattr(x, "conn")`."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "conn"
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+        and node.func.id == "getattr" \
+        and any(isinstance(a, ast.Constant) and a.value == "conn" for a in node.args)
+
+
+def sql_outside_core(sources: Mapping[str, str]) -> list[str]:
+    """Module name -> source: every place outside watcher/core that runs SQL itself or reaches
+    for a store's connection (`.conn`, however it is spelt)."""
+    found = []
+    for name, text in sources.items():
+        if name == CORE or name.startswith(CORE + "."):
+            continue
+        for node in ast.walk(ast.parse(text, name)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in SQL_CALLS:
+                found.append(f"{name}:{node.lineno} calls .{node.func.attr}()")
+            elif isinstance(node, ast.expr) and reads_conn(node):
+                found.append(f"{name}:{node.lineno} reads .conn")
+    return sorted(found)
+
+
+def test_the_store_is_the_only_sql() -> None:
+    """watcher/core (store.py, evidence.py) holds every query; the rest asks the Store."""
+    sources = {module_name(p): p.read_text()
+               for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    assert sql_outside_core(sources) == []
+
+
+def test_the_sql_check_catches_what_it_is_for() -> None:
+    sources = {
+        "watcher.web.views": "rows = self.store.conn.execute('SELECT 1').fetchall()\n",
+        "playbooks.drills": "store.db.executemany('UPDATE x', [])\n",
+        "watcher.cli": "conn = getattr(store, 'conn')\nconn.executescript('DROP TABLE x')\n",
+        "watcher.core.store": "self.conn.execute('SELECT 1')\n",     # allowed: the store
+        "watcher.core.evidence": "conn.execute('SELECT 1')\n",       # allowed: its table module
+        "connectors.telegram.send": "await bot.send_message(chat, text)\n",  # allowed
+    }
+    assert sql_outside_core(sources) == [
+        "playbooks.drills:1 calls .executemany()",
+        "watcher.cli:1 reads .conn",
+        "watcher.cli:2 calls .executescript()",
+        "watcher.web.views:1 calls .execute()",
+        "watcher.web.views:1 reads .conn",
+    ]

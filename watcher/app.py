@@ -22,9 +22,10 @@ from playbooks.responses import Responder
 from playbooks.runner import PlaybookRunner
 from watcher.core import anchor, evidence
 from watcher.core.channel import Channel
-from watcher.core.clock import from_ts, ts, utcnow
+from watcher.core.clock import utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.models import Event, Response
+from watcher.core.rows import Mark
 from watcher.core.store import ImageCache, Store, StoreError
 from watcher.engine.engine import Engine
 from watcher.engine.unchecked import CrashWatch, UncheckedNotices
@@ -293,13 +294,13 @@ class App:
             self.supervisor.send_digest()
         await self.heartbeat.maybe_ping(self.clock(), healthy=not any(
             s.blind for s in self.supervisor.states()))
-        purge_due = self.store.cursor("retention:last")
+        purge_due = self.store.marked(Mark.RETENTION)
         now = self.clock()
-        if purge_due is None or now - from_ts(purge_due) >= timedelta(days=1):
+        if purge_due is None or now - purge_due >= timedelta(days=1):
             keep = parse_duration(self.config.watcher.keep_seen)
             with self.store.transaction():
                 removed = self.store.purge_seen(now - keep)
-                self.store.set_cursor("retention:last", ts(now), now)
+                self.store.mark(Mark.RETENTION, "", now)
             if removed:
                 log.info("purged %d dedupe keys older than %s", removed,
                          self.config.watcher.keep_seen)

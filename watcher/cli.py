@@ -321,12 +321,12 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     store = _existing_store(config, args.database)
     try:
         key = anchor.load_key(config.resolve(config.watcher.evidence_key), create=False)
-        verdict = evidence.check(store.conn, anchor.anchor_path(database), key, expect)
+        verdict = store.evidence_check(anchor.anchor_path(database), key, expect)
         if args.action == "verify":
             proven, text = evidence.report(verdict)
             print(text)
             return 0 if proven else EXIT_RUNTIME
-        items = evidence.entries(store.conn, _when(args.start, "--from"), _when(args.end, "--to"))
+        items = store.evidence_entries(_when(args.start, "--from"), _when(args.end, "--to"))
         if args.format == "jsonl":
             text = evidence.to_jsonl(items)
         else:

@@ -61,8 +61,8 @@ def append(conn: sqlite3.Connection, at: str, kind: str, incident: int | None,
     """Add an entry; call inside the transaction that made the change it records.
 
     Returns the new entry's hash (the store tells the anchor which entries are its own)."""
-    row = conn.execute("SELECT id, hash FROM evidence ORDER BY id DESC LIMIT 1").fetchone()
-    entry_id, prev = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
+    last, prev = head(conn)
+    entry_id = last + 1
     text = json.dumps(dict(data), sort_keys=True, ensure_ascii=False, default=str)
     digest = entry_hash(prev, entry_id, at, kind, incident, text)
     conn.execute(
@@ -75,7 +75,10 @@ def append(conn: sqlite3.Connection, at: str, kind: str, incident: int | None,
 def head(conn: sqlite3.Connection) -> tuple[int, str]:
     """(id, hash) of the last entry; (0, GENESIS) for an empty log."""
     row = conn.execute("SELECT id, hash FROM evidence ORDER BY id DESC LIMIT 1").fetchone()
-    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+    if row is None:
+        return 0, GENESIS
+    entry_id, digest = row
+    return int(entry_id), str(digest)
 
 
 FINGERPRINT = 16  # hex digits of the head sent to contacts: 64 bits, not forgeable by search
@@ -99,22 +102,29 @@ class Entry:
 
 
 def entries(conn: sqlite3.Connection, start: datetime | None = None,
-            end: datetime | None = None) -> Iterator[Entry]:
+            end: datetime | None = None, incident: int | None = None) -> Iterator[Entry]:
+    """The log in order, between `start` and `end`, of one incident if `incident` is given."""
     from watcher.core.clock import ts
 
     require_table(conn)
     query = "SELECT id, at, kind, incident_id, data, prev_hash, hash FROM evidence"
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[object] = []
     if start is not None:
         clauses.append("at >= ?")
         args.append(ts(start))
     if end is not None:
         clauses.append("at <= ?")
         args.append(ts(end))
+    if incident is not None:
+        clauses.append("incident_id = ?")
+        args.append(incident)
     if clauses:
         query += " WHERE " + " AND ".join(clauses)
-    for row in conn.execute(query + " ORDER BY id", args):
-        yield Entry(int(row[0]), row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
+    for entry_id, at, kind, incident_id, data, prev_hash, digest in \
+            conn.execute(query + " ORDER BY id", args):
+        yield Entry(id=int(entry_id), at=at, kind=kind, incident=incident_id,
+                    data=json.loads(data), prev_hash=prev_hash, hash=digest)
 
 
 def verify(conn: sqlite3.Connection) -> tuple[int, str | None]:

@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +25,17 @@ from watcher.core import evidence
 from watcher.core.clock import from_ts, ts
 from watcher.core.errors import WatcherError
 from watcher.core.models import Event, Incident, IncidentState, Match
+from watcher.core.rows import (
+    LIVE_STATES,
+    DeliveryStatus,
+    DrillRecord,
+    Mark,
+    MatchRef,
+    Notice,
+    Place,
+    RunStatus,
+    WebToken,
+)
 
 log = logging.getLogger("watcher.store")
 
@@ -107,6 +118,32 @@ MIGRATIONS: tuple[str, ...] = (
                              created_at TEXT NOT NULL, revoked_at TEXT);
     CREATE INDEX web_tokens_contact ON web_tokens(contact, revoked_at);
     """,
+    # i17-store: the watcher's own bookkeeping moments (last digest, a blind watch told...)
+    # get their own table, out of `cursors`, which keeps feed positions and the connectors'
+    # durable state only. The rows move, so an upgraded watcher neither re-sends a digest nor
+    # repeats a reminder; a cleared blind mark ("") is simply no mark. See Mark.
+    """
+    CREATE TABLE marks (name TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL,
+                        PRIMARY KEY (name, key));
+    INSERT INTO marks (name, key, at)
+        SELECT CASE feed WHEN 'retention:last' THEN 'retention'
+                         WHEN 'digest:last' THEN 'digest' ELSE 'probe' END, '', value
+        FROM cursors WHERE feed IN ('retention:last', 'digest:last', 'watcher:probe')
+                     AND value <> '';
+    INSERT INTO marks (name, key, at)
+        SELECT 'unchecked', substr(feed, length('unchecked:last:') + 1), value
+        FROM cursors WHERE substr(feed, 1, length('unchecked:last:')) = 'unchecked:last:'
+                     AND value <> '';
+    INSERT INTO marks (name, key, at)
+        SELECT substr(feed, 1, instr(feed, ':') - 1), substr(feed, instr(feed, ':') + 1), value
+        FROM cursors WHERE substr(feed, 1, instr(feed, ':') - 1)
+                           IN ('blind', 'checkin', 'crashloop', 'drill-reminder')
+                     AND value <> '';
+    DELETE FROM cursors WHERE feed IN ('retention:last', 'digest:last', 'watcher:probe')
+        OR substr(feed, 1, length('unchecked:last:')) = 'unchecked:last:'
+        OR substr(feed, 1, instr(feed, ':') - 1)
+           IN ('blind', 'checkin', 'crashloop', 'drill-reminder');
+    """,
 )
 
 
@@ -120,7 +157,8 @@ class ImageCache(MutableMapping[str, str]):
         row = self.conn.execute("SELECT value FROM image_cache WHERE key = ?", (key,)).fetchone()
         if row is None:
             raise KeyError(key)
-        return str(row[0])
+        (value,) = row
+        return str(value)
 
     def __setitem__(self, key: str, value: str) -> None:
         with self.conn:
@@ -132,10 +170,11 @@ class ImageCache(MutableMapping[str, str]):
             self.conn.execute("DELETE FROM image_cache WHERE key = ?", (key,))
 
     def __iter__(self) -> Iterator[str]:
-        return iter([str(r[0]) for r in self.conn.execute("SELECT key FROM image_cache")])
+        return iter([str(key) for (key,) in self.conn.execute("SELECT key FROM image_cache")])
 
     def __len__(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM image_cache").fetchone()[0])
+        (count,) = self.conn.execute("SELECT COUNT(*) FROM image_cache").fetchone()
+        return int(count)
 
 
 @dataclass(frozen=True)
@@ -224,6 +263,23 @@ class Store:
         self._written: list[str] = []
         self._scrub = False
 
+    # -- the evidence log (its table module is watcher/core/evidence.py) ----------------
+
+    def evidence_entries(self, start: datetime | None = None, end: datetime | None = None,
+                         incident: int | None = None) -> Iterator[evidence.Entry]:
+        return evidence.entries(self.conn, start, end, incident)
+
+    def evidence_verify(self) -> tuple[int, str | None]:
+        """(entries checked, first problem or None) of the whole chain."""
+        return evidence.verify(self.conn)
+
+    def evidence_check(self, anchors: Path, key: bytes | None,
+                       expect: Sequence[tuple[int, str]] = ()) -> evidence.Verdict:
+        return evidence.check(self.conn, anchors, key, expect)
+
+    def evidence_fingerprint(self) -> str:
+        return evidence.fingerprint(self.conn)
+
     def attach_anchor(self, anchorer: evidence.Anchorer) -> None:
         self.anchorer = anchorer
         anchorer.start(self.conn)
@@ -265,11 +321,39 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def _rows(self, query: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """Rows read by column name (the connection's own rows stay plain tuples)."""
+        cur = self.conn.cursor()
+        cur.row_factory = sqlite3.Row
+        return cur.execute(query, args).fetchall()
+
+    def _row(self, query: str, args: Sequence[object] = ()) -> sqlite3.Row | None:
+        rows = self._rows(query, args)
+        return rows[0] if rows else None
+
+    # -- the watcher's bookkeeping moments (Mark) -------------------------------------
+
+    def mark(self, name: Mark, key: str, at: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO marks (name, key, at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name, key) DO UPDATE SET at = excluded.at",
+            (name.value, key, ts(at)))
+
+    def marked(self, name: Mark, key: str = "") -> datetime | None:
+        row = self._row("SELECT at FROM marks WHERE name = ? AND key = ?", (name.value, key))
+        return None if row is None else from_ts(row["at"])
+
+    def clear_mark(self, name: Mark, key: str = "") -> None:
+        self.conn.execute("DELETE FROM marks WHERE name = ? AND key = ?", (name.value, key))
+
+    def marked_keys(self, name: Mark) -> list[str]:
+        return [str(r["key"]) for r in
+                self._rows("SELECT key FROM marks WHERE name = ? ORDER BY key", (name.value,))]
+
     # -- seen events and cursors ------------------------------------------------------
 
     def seen(self, key: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM seen_events WHERE key = ?", (key,)).fetchone()
-        return row is not None
+        return self._row("SELECT 1 FROM seen_events WHERE key = ?", (key,)) is not None
 
     def mark_seen(self, event: Event, now: datetime) -> None:
         self.conn.execute(
@@ -278,8 +362,9 @@ class Store:
         )
 
     def cursor(self, feed: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM cursors WHERE feed = ?", (feed,)).fetchone()
-        return None if row is None else str(row[0])
+        """A feed's position, or a connector's own durable state (through its Sink)."""
+        row = self._row("SELECT value FROM cursors WHERE feed = ?", (feed,))
+        return None if row is None else str(row["value"])
 
     def set_cursor(self, feed: str, value: str, now: datetime) -> None:
         if feed.endswith(JOURNAL_SUFFIX) and value in ("", "[]"):
@@ -310,9 +395,10 @@ class Store:
             (platform, place, person, ts(now), ts(now)))
 
     def places(self) -> list[tuple[str, str, str]]:
-        """Every (platform, place, person) a watched person was seen in."""
-        rows = self.conn.execute("SELECT platform, place, person FROM places").fetchall()
-        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+        """Every (platform, place, person) a watched person was seen in (as `Place`s; typed
+        as plain tuples because the guard keeps them in a list of those)."""
+        rows = self._rows("SELECT platform, place, person FROM places")
+        return [Place(str(r["platform"]), str(r["place"]), str(r["person"])) for r in rows]
 
     # -- incidents and runs ----------------------------------------------------------
 
@@ -333,8 +419,8 @@ class Store:
         if playbook is not None:
             self.conn.execute(
                 "INSERT INTO runs (incident_id, playbook, step, due_at, status) "
-                "VALUES (?, ?, 0, ?, 'active')",
-                (incident_id, playbook, ts(now)),
+                "VALUES (?, ?, 0, ?, ?)",
+                (incident_id, playbook, ts(now), RunStatus.ACTIVE.value),
             )
         return incident_id
 
@@ -356,30 +442,29 @@ class Store:
         self._written.append(evidence.append(self.conn, ts(at), kind, incident_id, data))
 
     def matches_between(self, code: str, person: str, start: datetime, end: datetime,
-                        unconfirmed: bool = False) -> list[tuple[int, str, datetime]]:
+                        unconfirmed: bool = False) -> list[MatchRef]:
         """(match id, event key, time) of a code's matches in a window, oldest first."""
         query = ("SELECT id, event_key, at FROM matches WHERE code = ? AND person = ? "
                  "AND at >= ? AND at <= ?" + (" AND incident_id IS NULL" if unconfirmed else "")
                  + " ORDER BY at")
-        rows = self.conn.execute(query, (code, person, ts(start), ts(end))).fetchall()
-        return [(int(r[0]), str(r[1]), from_ts(r[2])) for r in rows]
+        rows = self._rows(query, (code, person, ts(start), ts(end)))
+        return [MatchRef(int(r["id"]), str(r["event_key"]), from_ts(r["at"])) for r in rows]
 
     def attach_match(self, match_id: int, incident_id: int) -> None:
         self.conn.execute("UPDATE matches SET incident_id = ? WHERE id = ?",
                           (incident_id, match_id))
 
     def open_incident_of(self, code: str, person: str, since: datetime) -> int | None:
-        row = self.conn.execute(
+        row = self._row(
             "SELECT id FROM incidents WHERE code = ? AND person = ? AND opened_at >= ? "
-            "AND state IN ('open', 'acknowledged') AND drill = 0 ORDER BY id DESC LIMIT 1",
-            (code, person, ts(since))).fetchone()
-        return None if row is None else int(row[0])
+            "AND state IN (?, ?) AND drill = 0 ORDER BY id DESC LIMIT 1",
+            (code, person, ts(since), *LIVE_STATES))
+        return None if row is None else int(row["id"])
 
     def open_incidents_of(self, person: str) -> list[int]:
-        rows = self.conn.execute(
-            "SELECT id FROM incidents WHERE person = ? AND state IN ('open', 'acknowledged') "
-            "ORDER BY id", (person,)).fetchall()
-        return [int(r[0]) for r in rows]
+        rows = self._rows("SELECT id FROM incidents WHERE person = ? AND state IN (?, ?) "
+                          "ORDER BY id", (person, *LIVE_STATES))
+        return [int(r["id"]) for r in rows]
 
     # -- notices: things to tell contacts about an incident (ack, stand-down, ...) -------
 
@@ -388,51 +473,52 @@ class Store:
             "INSERT INTO notices (incident_id, kind, actor, created_at) VALUES (?, ?, ?, ?)",
             (incident_id, kind, actor, ts(now)))
 
-    def pending_notices(self, limit: int = 100) -> list[tuple[int, int, str, str | None]]:
-        rows = self.conn.execute(
-            "SELECT id, incident_id, kind, actor FROM notices WHERE done = 0 ORDER BY id "
-            "LIMIT ?", (limit,)).fetchall()
-        return [(int(r[0]), int(r[1]), str(r[2]), r[3]) for r in rows]
+    def pending_notices(self, limit: int = 100) -> list[Notice]:
+        rows = self._rows("SELECT id, incident_id, kind, actor FROM notices WHERE done = 0 "
+                          "ORDER BY id LIMIT ?", (limit,))
+        return [Notice(int(r["id"]), int(r["incident_id"]), str(r["kind"]), r["actor"])
+                for r in rows]
 
     def notice_done(self, notice_id: int) -> None:
         self.conn.execute("UPDATE notices SET done = 1 WHERE id = ?", (notice_id,))
 
     def finish_run(self, incident_id: int, now: datetime) -> None:
-        self.conn.execute("UPDATE runs SET status = 'finished', due_at = ? WHERE incident_id = ?",
-                          (ts(now), incident_id))
+        self.conn.execute("UPDATE runs SET status = ?, due_at = ? WHERE incident_id = ?",
+                          (RunStatus.FINISHED.value, ts(now), incident_id))
 
     def acknowledge(self, incident_id: int, contact: str, now: datetime,
                     channel: str | None = None) -> bool:
         """Mark an open incident acknowledged; False if it was not open (first ack wins).
         The evidence log records who acknowledged and on which channel."""
         cur = self.conn.execute(
-            "UPDATE incidents SET state = 'acknowledged', acked_by = ?, acked_at = ?, "
-            "updated_at = ? WHERE id = ? AND state = 'open'",
-            (contact, ts(now), ts(now), incident_id))
+            "UPDATE incidents SET state = ?, acked_by = ?, acked_at = ?, "
+            "updated_at = ? WHERE id = ? AND state = ?",
+            (IncidentState.ACKNOWLEDGED.value, contact, ts(now), ts(now), incident_id,
+             IncidentState.OPEN.value))
         if cur.rowcount == 1:
             data = {"contact": contact} | ({"channel": channel} if channel else {})
             self.log(now, "ack", incident_id, data)
         return cur.rowcount == 1
 
     def acked_by(self, incident_id: int) -> str | None:
-        row = self.conn.execute("SELECT acked_by FROM incidents WHERE id = ?",
-                                (incident_id,)).fetchone()
-        return None if row is None or row[0] is None else str(row[0])
+        row = self._row("SELECT acked_by FROM incidents WHERE id = ?", (incident_id,))
+        return None if row is None or row["acked_by"] is None else str(row["acked_by"])
 
     def told(self, incident_id: int) -> list[str]:
         """Contacts who were sent (or are being sent) an alert about this incident."""
-        rows = self.conn.execute(
+        rows = self._rows(
             "SELECT DISTINCT contact FROM outbox WHERE incident_id = ? ORDER BY contact",
-            (incident_id,)).fetchall()
-        return [str(r[0]) for r in rows]
+            (incident_id,))
+        return [str(r["contact"]) for r in rows]
 
-    def incidents_told_to(self, contact: str, states: tuple[str, ...] = ("open",)) -> list[int]:
+    def incidents_told_to(self, contact: str,
+                          states: tuple[str, ...] = (IncidentState.OPEN,)) -> list[int]:
         marks = ",".join("?" * len(states))
-        rows = self.conn.execute(
+        rows = self._rows(
             f"SELECT DISTINCT i.id FROM incidents i JOIN outbox o ON o.incident_id = i.id "
             f"WHERE o.contact = ? AND i.state IN ({marks}) ORDER BY i.id",
-            (contact, *states)).fetchall()
-        return [int(r[0]) for r in rows]
+            (contact, *(IncidentState(s).value for s in states)))
+        return [int(r["id"]) for r in rows]
 
     def incident_by_ref(self, channel: str, address: str | None,
                         platform_ref: str) -> int | None:
@@ -444,35 +530,37 @@ class Store:
         """
         if address is None:
             return None
-        row = self.conn.execute(
+        row = self._row(
             "SELECT incident_id FROM outbox WHERE channel = ? AND address = ? "
             "AND platform_ref = ? AND incident_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-            (channel, address, platform_ref)).fetchone()
-        return None if row is None else int(row[0])
+            (channel, address, platform_ref))
+        return None if row is None else int(row["incident_id"])
 
     def incidents_told_in(self, channel: str, address: str,
-                          states: tuple[str, ...] = ("open",)) -> list[int]:
+                          states: tuple[str, ...] = (IncidentState.OPEN,)) -> list[int]:
         """Incidents in these states that an alert or notice was sent about into a chat."""
         marks = ",".join("?" * len(states))
-        rows = self.conn.execute(
+        rows = self._rows(
             f"SELECT DISTINCT i.id FROM incidents i JOIN outbox o ON o.incident_id = i.id "
             f"WHERE o.channel = ? AND o.address = ? AND i.state IN ({marks}) ORDER BY i.id",
-            (channel, address, *states)).fetchall()
-        return [int(r[0]) for r in rows]
+            (channel, address, *(IncidentState(s).value for s in states)))
+        return [int(r["id"]) for r in rows]
 
     def incident(self, incident_id: int) -> Incident | None:
-        row = self.conn.execute(
+        row = self._row(
             "SELECT id, code, person, state, opened_at, drill, event_key, link, matched, event_at "
-            "FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+            "FROM incidents WHERE id = ?", (incident_id,))
         if row is None:
             return None
-        return Incident(int(row[0]), row[1], row[2], IncidentState(row[3]), from_ts(row[4]),
-                        bool(row[5]), row[6], row[7], row[8],
-                        from_ts(row[9]) if row[9] else None)
+        return Incident(id=int(row["id"]), code=row["code"], person=row["person"],
+                        state=IncidentState(row["state"]), opened_at=from_ts(row["opened_at"]),
+                        drill=bool(row["drill"]), event_key=row["event_key"], link=row["link"],
+                        matched=row["matched"],
+                        event_at=from_ts(row["event_at"]) if row["event_at"] else None)
 
     def incidents(self, state: IncidentState | None = None) -> list[Incident]:
         query = "SELECT id FROM incidents" + (" WHERE state = ?" if state else "") + " ORDER BY id"
-        ids = [int(r[0]) for r in self.conn.execute(query, (state.value,) if state else ())]
+        ids = [int(r["id"]) for r in self._rows(query, (state.value,) if state else ())]
         return [i for i in (self.incident(n) for n in ids) if i is not None]
 
     def set_incident_state(self, incident_id: int, state: IncidentState, now: datetime,
@@ -486,25 +574,33 @@ class Store:
             self.finish_run(incident_id, now)
 
     def due_runs(self, now: datetime, limit: int = 100) -> list[Run]:
-        rows = self.conn.execute(
+        rows = self._rows(
             "SELECT incident_id, playbook, step, due_at, waiting, repeats FROM runs "
-            "WHERE status = 'active' AND due_at <= ? ORDER BY due_at LIMIT ?",
-            (ts(now), limit)).fetchall()
-        return [Run(int(r[0]), r[1], int(r[2]), from_ts(r[3]), bool(r[4]), json.loads(r[5]))
-                for r in rows]
+            "WHERE status = ? AND due_at <= ? ORDER BY due_at LIMIT ?",
+            (RunStatus.ACTIVE.value, ts(now), limit))
+        return [_run(r) for r in rows]
+
+    def active_runs(self) -> list[Run]:
+        """Every playbook still running, the next step due first (`watcher status`)."""
+        rows = self._rows(
+            "SELECT incident_id, playbook, step, due_at, waiting, repeats FROM runs "
+            "WHERE status = ? ORDER BY due_at", (RunStatus.ACTIVE.value,))
+        return [_run(r) for r in rows]
 
     def next_due(self) -> datetime | None:
-        row = self.conn.execute(
-            "SELECT MIN(due_at) FROM (SELECT due_at FROM runs WHERE status = 'active' "
-            "UNION ALL SELECT next_try_at FROM outbox WHERE status = 'pending')").fetchone()
-        return None if row is None or row[0] is None else from_ts(row[0])
+        row = self._row(
+            "SELECT MIN(due_at) AS due FROM (SELECT due_at FROM runs WHERE status = ? "
+            "UNION ALL SELECT next_try_at FROM outbox WHERE status = ?)",
+            (RunStatus.ACTIVE.value, DeliveryStatus.PENDING.value))
+        return None if row is None or row["due"] is None else from_ts(row["due"])
 
     def update_run(self, incident_id: int, *, step: int, due_at: datetime, waiting: bool,
-                   repeats: Mapping[str, int], status: str = "active") -> None:
+                   repeats: Mapping[str, int], status: str = RunStatus.ACTIVE) -> None:
         self.conn.execute(
             "UPDATE runs SET step = ?, due_at = ?, waiting = ?, repeats = ?, status = ? "
             "WHERE incident_id = ?",
-            (step, ts(due_at), int(waiting), json.dumps(dict(repeats)), status, incident_id))
+            (step, ts(due_at), int(waiting), json.dumps(dict(repeats)), RunStatus(status).value,
+             incident_id))
 
     def purge_seen(self, before: datetime) -> int:
         """Forget dedupe keys seen before `before`; cursors keep old events from returning."""
@@ -512,31 +608,48 @@ class Store:
         return cur.rowcount
 
     def last_drill(self, code: str) -> datetime | None:
-        row = self.conn.execute("SELECT MAX(opened_at) FROM incidents WHERE code = ? "
-                                "AND drill = 1", (code,)).fetchone()
-        return from_ts(row[0]) if row and row[0] else None
+        row = self._row("SELECT MAX(opened_at) AS last FROM incidents WHERE code = ? "
+                        "AND drill = 1", (code,))
+        return from_ts(row["last"]) if row and row["last"] else None
+
+    def drill(self, incident_id: int) -> DrillRecord | None:
+        rows = self._rows("SELECT id, code, opened_at, state, acked_by, acked_at FROM incidents "
+                          "WHERE id = ? AND drill = 1", (incident_id,))
+        return _drill(rows[0]) if rows else None
+
+    def drills(self, limit: int = 10) -> list[DrillRecord]:
+        """The latest drills, newest first."""
+        rows = self._rows("SELECT id, code, opened_at, state, acked_by, acked_at FROM incidents "
+                          "WHERE drill = 1 ORDER BY id DESC LIMIT ?", (limit,))
+        return [_drill(r) for r in rows]
 
     def run_active(self, incident_id: int) -> bool:
-        row = self.conn.execute("SELECT status FROM runs WHERE incident_id = ?",
-                                (incident_id,)).fetchone()
-        return row is not None and row[0] == "active"
+        row = self._row("SELECT status FROM runs WHERE incident_id = ?", (incident_id,))
+        return row is not None and row["status"] == RunStatus.ACTIVE
 
     def playbook_ended(self, incident_id: int) -> datetime | None:
         """When an incident's playbook ran out with nobody acknowledging (None otherwise)."""
-        row = self.conn.execute(
+        row = self._row(
             "SELECT r.due_at FROM runs r JOIN incidents i ON i.id = r.incident_id "
-            "WHERE r.incident_id = ? AND r.status = 'finished' AND i.state = 'open'",
-            (incident_id,)).fetchone()
-        return None if row is None else from_ts(row[0])
+            "WHERE r.incident_id = ? AND r.status = ? AND i.state = ?",
+            (incident_id, RunStatus.FINISHED.value, IncidentState.OPEN.value))
+        return None if row is None else from_ts(row["due_at"])
 
     def pending_deliveries(self, incident_id: int) -> int:
-        row = self.conn.execute("SELECT COUNT(*) FROM outbox WHERE incident_id = ? AND "
-                                "status = 'pending'", (incident_id,)).fetchone()
-        return int(row[0])
+        row = self._row("SELECT COUNT(*) AS n FROM outbox WHERE incident_id = ? AND status = ?",
+                        (incident_id, DeliveryStatus.PENDING.value))
+        return 0 if row is None else int(row["n"])
+
+    def pending_messages(self) -> int:
+        """Messages of every kind still waiting in the outbox."""
+        row = self._row("SELECT COUNT(*) AS n FROM outbox WHERE status = ?",
+                        (DeliveryStatus.PENDING.value,))
+        return 0 if row is None else int(row["n"])
 
     def pending_runs(self) -> int:
-        row = self.conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'active'").fetchone()
-        return int(row[0])
+        row = self._row("SELECT COUNT(*) AS n FROM runs WHERE status = ?",
+                        (RunStatus.ACTIVE.value,))
+        return 0 if row is None else int(row["n"])
 
     # -- outbox ----------------------------------------------------------------------
 
@@ -544,33 +657,36 @@ class Store:
                 text: str, now: datetime, kind: str = "alert") -> int:
         cur = self.conn.execute(
             "INSERT INTO outbox (incident_id, contact, channel, address, text, status, "
-            "next_try_at, created_at, kind) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-            (incident_id, contact, channel, address, text, ts(now), ts(now), kind))
+            "next_try_at, created_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (incident_id, contact, channel, address, text, DeliveryStatus.PENDING.value,
+             ts(now), ts(now), kind))
         return int(cur.lastrowid or 0)
 
     def due_deliveries(self, now: datetime, limit: int = 100) -> list[Delivery]:
-        rows = self.conn.execute(
+        rows = self._rows(
             "SELECT id, incident_id, contact, channel, address, text, attempts, kind FROM outbox "
-            "WHERE status = 'pending' AND next_try_at <= ? ORDER BY id LIMIT ?",
-            (ts(now), limit)).fetchall()
-        return [Delivery(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7])
-                for r in rows]
+            "WHERE status = ? AND next_try_at <= ? ORDER BY id LIMIT ?",
+            (DeliveryStatus.PENDING.value, ts(now), limit))
+        return [Delivery(id=int(r["id"]), incident_id=r["incident_id"], contact=r["contact"],
+                         channel=r["channel"], address=r["address"], text=r["text"],
+                         attempts=int(r["attempts"]), kind=r["kind"]) for r in rows]
 
     def delivery_done(self, delivery_id: int, now: datetime,
                       platform_ref: str | None = None) -> None:
         self.conn.execute(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-            "error = NULL, platform_ref = ? WHERE id = ?", (ts(now), platform_ref, delivery_id))
-        self._log_delivery(delivery_id, now, "sent", None)
+            "UPDATE outbox SET status = ?, sent_at = ?, attempts = attempts + 1, "
+            "error = NULL, platform_ref = ? WHERE id = ?",
+            (DeliveryStatus.SENT.value, ts(now), platform_ref, delivery_id))
+        self._log_delivery(delivery_id, now, DeliveryStatus.SENT, None)
 
-    def _log_delivery(self, delivery_id: int, now: datetime, status: str,
+    def _log_delivery(self, delivery_id: int, now: datetime, status: DeliveryStatus,
                       error: str | None) -> None:
-        row = self.conn.execute("SELECT incident_id, contact, channel, kind FROM outbox "
-                                "WHERE id = ?", (delivery_id,)).fetchone()
+        row = self._row("SELECT incident_id, contact, channel, kind FROM outbox WHERE id = ?",
+                        (delivery_id,))
         if row is not None:
-            self.log(now, "delivery", row[0], {"contact": row[1], "channel": row[2],
-                                               "message": row[3], "status": status,
-                                               "error": error})
+            self.log(now, "delivery", row["incident_id"],
+                     {"contact": row["contact"], "channel": row["channel"],
+                      "message": row["kind"], "status": status.value, "error": error})
 
     def delivery_retry(self, delivery_id: int, error: str, next_try: datetime) -> None:
         self.conn.execute(
@@ -583,9 +699,9 @@ class Store:
 
     def delivery_failed(self, delivery_id: int, error: str, now: datetime) -> None:
         self.conn.execute(
-            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, error = ? WHERE id = ?",
-            (error, delivery_id))
-        self._log_delivery(delivery_id, now, "failed", error)
+            "UPDATE outbox SET status = ?, attempts = attempts + 1, error = ? WHERE id = ?",
+            (DeliveryStatus.FAILED.value, error, delivery_id))
+        self._log_delivery(delivery_id, now, DeliveryStatus.FAILED, error)
 
     # -- items that could not be checked ------------------------------------------------
 
@@ -600,11 +716,13 @@ class Store:
 
     def pending_unchecked(self) -> list[Unchecked]:
         """Items whose contacts have not been told yet, oldest first."""
-        rows = self.conn.execute(
+        rows = self._rows(
             "SELECT id, event_key, person, platform, at, link, reason, created_at "
-            "FROM unchecked WHERE notified = 0 ORDER BY id").fetchall()
-        return [Unchecked(int(r[0]), r[1], r[2], r[3], from_ts(r[4]), r[5], r[6],
-                          from_ts(r[7])) for r in rows]
+            "FROM unchecked WHERE notified = 0 ORDER BY id")
+        return [Unchecked(id=int(r["id"]), event_key=r["event_key"], person=r["person"],
+                          platform=r["platform"], at=from_ts(r["at"]), link=r["link"],
+                          reason=r["reason"], created_at=from_ts(r["created_at"]))
+                for r in rows]
 
     def unchecked_told(self, ids: list[int]) -> None:
         self.conn.executemany("UPDATE unchecked SET notified = 1 WHERE id = ?",
@@ -621,9 +739,9 @@ class Store:
 
     def feed_failing(self, feed: str) -> str | None:
         """The problem a feed is currently reported with, if it is failing."""
-        row = self.conn.execute("SELECT detail FROM health WHERE feed = ? AND blind_since "
-                                "IS NOT NULL", (feed,)).fetchone()
-        return None if row is None else str(row[0] or "")
+        row = self._row("SELECT detail FROM health WHERE feed = ? AND blind_since IS NOT NULL",
+                        (feed,))
+        return None if row is None else str(row["detail"] or "")
 
     def feed_failed(self, feed: str, detail: str, now: datetime,
                     permanent: bool = False) -> None:
@@ -659,11 +777,12 @@ class Store:
         self.conn.execute("INSERT INTO web_tokens (hash, contact, scope, created_at) "
                           "VALUES (?, ?, ?, ?)", (digest, contact, scope, ts(now)))
 
-    def web_token(self, digest: str) -> tuple[str, str, str] | None:
+    def web_token(self, digest: str) -> WebToken | None:
         """(hash, contact, scope) of a link that has not been revoked."""
-        row = self.conn.execute("SELECT hash, contact, scope FROM web_tokens WHERE hash = ? "
-                                "AND revoked_at IS NULL", (digest,)).fetchone()
-        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+        row = self._row("SELECT hash, contact, scope FROM web_tokens WHERE hash = ? "
+                        "AND revoked_at IS NULL", (digest,))
+        return None if row is None else \
+            WebToken(str(row["hash"]), str(row["contact"]), str(row["scope"]))
 
     def revoke_web_tokens(self, contact: str, now: datetime) -> int:
         """End every link of a contact (their page link and their alerts' links)."""
@@ -673,11 +792,20 @@ class Store:
 
     def last_delivery(self, contact: str, channel: str, address: str) -> dict[str, Any] | None:
         """The latest outbox row to one of a contact's addresses (the page shows its result)."""
-        row = self.conn.execute(
+        row = self._row(
             "SELECT id, kind, status, error, created_at, sent_at FROM outbox WHERE contact = ? "
             "AND channel = ? AND address = ? ORDER BY id DESC LIMIT 1",
-            (contact, channel, address)).fetchone()
-        if row is None:
-            return None
-        return dict(zip(("id", "kind", "status", "error", "created_at", "sent_at"), row,
-                        strict=True))
+            (contact, channel, address))
+        return None if row is None else dict(row)
+
+
+def _run(row: sqlite3.Row) -> Run:
+    return Run(incident_id=int(row["incident_id"]), playbook=row["playbook"],
+               step=int(row["step"]), due_at=from_ts(row["due_at"]),
+               waiting=bool(row["waiting"]), repeats=json.loads(row["repeats"]))
+
+
+def _drill(row: sqlite3.Row) -> DrillRecord:
+    return DrillRecord(id=int(row["id"]), code=row["code"], opened_at=from_ts(row["opened_at"]),
+                       state=row["state"], acked_by=row["acked_by"],
+                       acked_at=from_ts(row["acked_at"]) if row["acked_at"] else None)

@@ -19,6 +19,7 @@ from playbooks import outbox
 from watcher.core.clock import from_ts, ts, utcnow
 from watcher.core.config import Config
 from watcher.core.models import Event, Match
+from watcher.core.rows import Mark
 from watcher.core.store import Store
 from watcher.supervision.supervisor import expected_feeds
 
@@ -115,8 +116,7 @@ class CheckinClock:
         log.warning("check-in %s could not be verified: watch blind", name)
 
     def _get(self, name: str, what: str) -> datetime | None:
-        value = self.store.cursor(f"checkin:{name}:{what}")
-        return from_ts(value) if value else None
+        return self.store.marked(Mark.CHECKIN, f"{name}:{what}")
 
     def _set(self, name: str, what: str, moment: datetime) -> None:
-        self.store.set_cursor(f"checkin:{name}:{what}", ts(moment), self.clock())
+        self.store.mark(Mark.CHECKIN, f"{name}:{what}", moment)

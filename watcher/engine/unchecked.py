@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from playbooks import outbox
-from watcher.core.clock import from_ts, ts
 from watcher.core.config import Config, NotifyStep
+from watcher.core.rows import Mark
 from watcher.core.store import Store, Unchecked
 
 log = logging.getLogger("watcher.unchecked")
@@ -75,14 +75,14 @@ class UncheckedNotices:
         for person, items in by_person.items():
             if now - items[0].created_at < GATHER:
                 continue
-            last = self.store.cursor(f"unchecked:last:{person}")
-            if last and now - from_ts(last) < MIN_GAP:
+            last = self.store.marked(Mark.UNCHECKED, person)
+            if last and now - last < MIN_GAP:
                 continue
             with self.store.transaction():
                 outbox.tell(self.config, self.store, contacts_of(self.config, person),
                             self.text(person, items), "unchecked", now)
                 self.store.unchecked_told([i.id for i in items])
-                self.store.set_cursor(f"unchecked:last:{person}", ts(now), now)
+                self.store.mark(Mark.UNCHECKED, person, now)
             log.warning("told the contacts of %s about %d item(s) that could not be checked",
                         person, len(items))
             sent += 1
@@ -130,13 +130,13 @@ class CrashWatch:
         if len(recent) < CRASHES or recent[-1] - recent[0] > CRASH_WINDOW:
             return False
         now = self.clock()
-        told = self.store.cursor(f"crashloop:{connector}")
-        if told and now - from_ts(told) < CRASH_RETELL:
+        told = self.store.marked(Mark.CRASHLOOP, connector)
+        if told and now - told < CRASH_RETELL:
             return False
         text = CRASH_LOOP.format(platform=connector.capitalize(), count=CRASHES,
                                  minutes=int(CRASH_WINDOW // 60))
         with self.store.transaction():
             outbox.tell(self.config, self.store, self.config.contacts, text, "crash_loop", now)
-            self.store.set_cursor(f"crashloop:{connector}", ts(now), now)
+            self.store.mark(Mark.CRASHLOOP, connector, now)
         log.error("the %s connector keeps crashing; the contacts were told", connector)
         return True

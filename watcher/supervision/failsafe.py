@@ -15,8 +15,8 @@ from datetime import datetime
 
 from playbooks.guard import Guard
 from watcher.core.channel import Channel
-from watcher.core.clock import ts
 from watcher.core.config import Config, addresses
+from watcher.core.rows import Mark
 from watcher.core.store import Store, StoreError
 
 log = logging.getLogger("watcher.failsafe")
@@ -30,7 +30,7 @@ RESUMED = "Watcher resumed: its database can be written again, and it is watchin
 def writable(store: Store, now: datetime) -> bool:
     try:
         with store.transaction():
-            store.set_cursor("watcher:probe", ts(now), now)
+            store.mark(Mark.PROBE, "", now)
     except StoreError:
         return False
     return True

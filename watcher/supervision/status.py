@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.core.clock import from_ts
 from watcher.core.config import Config
 from watcher.core.models import IncidentState
 from watcher.core.store import Store
@@ -24,14 +23,12 @@ def status_data(config: Config, store: Store, supervisor: Supervisor) -> dict[st
                                      else None)}
                  for state in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED)
                  for i in store.incidents(state)]
-    steps = [{"incident": r[0], "playbook": r[1], "step": r[2], "due_at": from_ts(r[3]).isoformat()}
-             for r in store.conn.execute("SELECT incident_id, playbook, step, due_at FROM runs "
-                                         "WHERE status = 'active' ORDER BY due_at")]
+    steps = [{"incident": r.incident_id, "playbook": r.playbook, "step": r.step,
+              "due_at": r.due_at.isoformat()} for r in store.active_runs()]
     drills = {name: (d.isoformat() if (d := store.last_drill(name)) else None)
               for name, code in config.codes.items() if code.playbook is not None}
-    pending = store.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
     return {"feeds": feeds, "incidents": incidents, "pending_steps": steps,
-            "pending_messages": int(pending.fetchone()[0]), "last_drill": drills}
+            "pending_messages": store.pending_messages(), "last_drill": drills}
 
 
 def status_report(config: Config, store: Store, supervisor: Supervisor) -> str:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from playbooks import outbox
-from watcher.core import evidence
-from watcher.core.clock import from_ts, ts, utcnow
+from watcher.core.clock import from_ts, utcnow
 from watcher.core.config import Config, parse_duration
 from watcher.core.config_schema import LIVE_PLATFORMS
 from watcher.core.models import IncidentState
+from watcher.core.rows import Mark
 from watcher.core.store import Store
 
 log = logging.getLogger("watcher.supervision")
@@ -74,7 +74,7 @@ class Supervisor:
         # Once alerted they stay shown until the recovery has been told (else a chat whose
         # access came back would never get its "watch restored").
         others = {f for f, row in rows.items() if "/" not in f and (
-            row.get("blind_since") or self.store.cursor(f"blind:{f}"))}
+            row.get("blind_since") or self.store.marked(Mark.BLIND, f))}
         for feed in sorted(set(self.feeds) | others):
             row = rows.get(feed, {})
             last_ok = from_ts(row["last_ok"]) if row.get("last_ok") else None
@@ -99,11 +99,11 @@ class Supervisor:
         """Alert once per blind watch and once per recovery; return how many were sent."""
         sent = 0
         for state in self.states():
-            alerted = self.store.cursor(f"blind:{state.feed}")
+            alerted = self.store.marked(Mark.BLIND, state.feed)
             if state.blind and not alerted:
                 self._tell(state, BLIND, "blind", state.since or self.clock())
                 sent += 1
-            elif not state.blind and alerted and state.last_ok and state.last_ok > from_ts(alerted):
+            elif not state.blind and alerted and state.last_ok and state.last_ok > alerted:
                 self._tell(state, RECOVERED, "recovered", state.last_ok)
                 sent += 1
         return sent
@@ -124,8 +124,10 @@ class Supervisor:
                                detail=state.detail.rstrip(".") + ".")
         with self.store.transaction():
             outbox.tell(self.config, self.store, self.config.contacts, text, kind, now)
-            self.store.set_cursor(f"blind:{state.feed}", ts(now) if kind == "blind" else "",
-                                  now)
+            if kind == "blind":
+                self.store.mark(Mark.BLIND, state.feed, now)
+            else:
+                self.store.clear_mark(Mark.BLIND, state.feed)
             self.store.log(now, kind, None, {"feed": state.feed, "detail": state.detail})
         log.warning("%s: %s", kind, state.feed)
 
@@ -133,12 +135,11 @@ class Supervisor:
         period = DIGEST_PERIODS.get(self.config.watcher.digest)
         if period is None:
             return False
-        last = self.store.cursor("digest:last")
-        return last is None or self.clock() - from_ts(last) >= period
+        last = self.store.marked(Mark.DIGEST)
+        return last is None or self.clock() - last >= period
 
     def digest(self) -> str:
-        last = self.store.cursor("digest:last")
-        since = from_ts(last) if last else None
+        since = self.store.marked(Mark.DIGEST)
         lines = ["Watcher digest."]
         for state in self.states():
             lines.append(f"- {self._what(state.feed)}: "
@@ -152,7 +153,7 @@ class Supervisor:
         lines.extend(self._drills())
         # i13-leaks: the head leaves the machine, so even someone with the whole disk cannot
         # rewrite what came before it unseen (`watcher evidence verify --expect` checks it).
-        lines.append(f"Evidence log fingerprint: {evidence.fingerprint(self.store.conn)} "
+        lines.append(f"Evidence log fingerprint: {self.store.evidence_fingerprint()} "
                      "(keep this message: it proves later what the log held).")
         return "\n".join(lines)
 
@@ -172,7 +173,7 @@ class Supervisor:
         text = self.digest()
         with self.store.transaction():
             outbox.tell(self.config, self.store, self.config.contacts, text, "digest", now)
-            self.store.set_cursor("digest:last", ts(now), now)
+            self.store.mark(Mark.DIGEST, "", now)
 
     def open_incidents(self) -> list[str]:
         return [f"#{i.id} {i.code} ({i.person}) {i.state.value} since "

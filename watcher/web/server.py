@@ -403,14 +403,14 @@ class WebServer:
 
     async def evidence_page(self, request: web.Request) -> web.StreamResponse:
         session = self._full(request)
-        checked, problem = evidence.verify(self.store.conn)
+        checked, problem = self.store.evidence_verify()
         return self._page("evidence.html", session, checked=checked, problem=problem)
 
     async def evidence_export(self, request: web.Request) -> web.StreamResponse:
         self._full(request)
-        chain = evidence.verify(self.store.conn)
+        chain = self.store.evidence_verify()
         names = ", ".join(p.name for p in self.config.people.values())
-        text = evidence.to_html(evidence.entries(self.store.conn), f"Evidence log: {names}",
+        text = evidence.to_html(self.store.evidence_entries(), f"Evidence log: {names}",
                                 chain)
         return web.Response(text=text, content_type="text/html", charset="utf-8", headers={
             "Content-Disposition": 'attachment; filename="evidence.html"'})

@@ -6,7 +6,6 @@ watched person's messages, only the matched snippet the incident stored is ever 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -82,14 +81,11 @@ class Views:
         return sorted(rows, key=lambda r: (not r["blind"], not r["stale"], r["feed"]))
 
     def drills(self, limit: int = 10) -> list[dict[str, Any]]:
-        rows = self.store.conn.execute(
-            "SELECT id, code, opened_at, acked_by, acked_at FROM incidents WHERE drill = 1 "
-            "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         out = []
-        for number, code, opened, acker, acked in rows:
-            seconds = (from_ts(acked) - from_ts(opened)).total_seconds() if acked else None
-            out.append({"id": number, "code": code, "at": when(from_ts(opened)),
-                        "acked_by": self.name(acker) if acker else None,
+        for drill in self.store.drills(limit):
+            seconds = drill.ack_seconds
+            out.append({"id": drill.id, "code": drill.code, "at": when(drill.opened_at),
+                        "acked_by": self.name(drill.acked_by) if drill.acked_by else None,
                         "response": f"{seconds:.0f} s" if seconds is not None else None})
         return out
 
@@ -140,14 +136,11 @@ class Views:
         return {"incident": self._summary(found), "timeline": self.timeline(number)}
 
     def timeline(self, number: int) -> list[dict[str, str]]:
-        rows = self.store.conn.execute(
-            "SELECT at, kind, data FROM evidence WHERE incident_id = ? ORDER BY id",
-            (number,)).fetchall()
         out = []
-        for at, kind, data in rows:
-            line = self._line(str(kind), json.loads(data))
+        for entry in self.store.evidence_entries(incident=number):
+            line = self._line(entry.kind, entry.data)
             if line:
-                out.append({"at": when(from_ts(at)), "what": line})
+                out.append({"at": when(from_ts(entry.at)), "what": line})
         for row in self.store.deliveries(number):
             if row["status"] == "pending":
                 kind = MESSAGE_WORDS.get(str(row["kind"]), str(row["kind"]))
