@@ -24,7 +24,7 @@ from watcher.core.channel import Channel
 from watcher.core.clock import utcnow
 from watcher.core.config import Config, NotifyStep, WaitAckStep, parse_duration
 from watcher.core.models import IncidentState
-from watcher.core.rows import Mark
+from watcher.core.rows import Mark, RunStatus
 from watcher.core.store import Delivery, Run, Store
 
 log = logging.getLogger("watcher.playbooks")
@@ -78,7 +78,8 @@ class PlaybookRunner:
             if incident is None or book is None or incident.state != IncidentState.OPEN \
                     or run.step >= len(book.steps):
                 self.store.update_run(run.incident_id, step=run.step, due_at=now,
-                                      waiting=False, repeats=run.repeats, status="finished")
+                                      waiting=False, repeats=run.repeats,
+                                      status=RunStatus.FINISHED)
                 if incident is not None and book is not None \
                         and incident.state == IncidentState.OPEN:
                     self._ran_out(run.incident_id, incident.drill, book.steps, now)

@@ -12,8 +12,9 @@ import pytest
 from detectors.codes import build_detectors
 from tests.conftest import Clock
 from watcher.core.config import Config, load
+from watcher.core.migrations import MIGRATIONS
 from watcher.core.models import Event, FileImage
-from watcher.core.store import MIGRATIONS, Store, StoreError
+from watcher.core.store import Store, StoreError
 from watcher.engine.engine import Engine
 
 AT = datetime(2026, 11, 22, 14, 2, tzinfo=UTC)

@@ -15,9 +15,10 @@ from playbooks.drills import due_reminders
 from tests.conftest import Clock, write_config
 from watcher.core.clock import from_ts, ts
 from watcher.core.config import load
+from watcher.core.migrations import MIGRATIONS
 from watcher.core.models import IncidentState
 from watcher.core.rows import DeliveryStatus, Mark, RunStatus
-from watcher.core.store import MIGRATIONS, Store
+from watcher.core.store import Store
 from watcher.supervision.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
