@@ -25,34 +25,28 @@ from functools import cache, lru_cache
 
 from detectors.phrase_normalise import normalise, script_of
 
-__all__ = ["I_IS_L", "OTHER_ZIPF_FROM", "RARER_BY", "RARER_BY_CHANGED", "ZIPF_FROM",
-           "is_other_word"]
+__all__ = ["I_IS_L", "RARER_BY", "RARER_BY_CHANGED", "ZIPF_FROM", "is_other_word"]
 
 # In many fonts "I" and "l" are the same stroke, and homoglyph tools put a Greek or Cyrillic
 # capital I where an "l" belongs; case folding then makes it an "i". Matching therefore treats
 # i and l as one letter (detectors/phrase.py), and so do the word lists here.
 I_IS_L = str.maketrans("l", "i")
 
-# Chosen by measurement (benchmarks/phrase_accuracy.py --word-sweep, docs/benchmarks-phrase.md):
-# threshold, margin and other-language threshold against English typo recall and the hard
-# negatives of 10 languages. ZIPF_FROM 3 with no margin fires on no hard negative but keeps
-# 82 % of one-typo variants; the margin brings that to ~96 % (0.75), still with none firing,
-# while 0.5 lets one fire. Judging words against other languages too (OTHER_ZIPF_FROM 5)
-# catches English words in a Polish or French code on a held-out draw, but costs ~3-10
-# points of typo recall (Vietnamese syllables without accents spell most short Latin
-# strings), so it is off (99: never).
+# Chosen by measurement (benchmarks/phrase_accuracy.py --word-sweep, docs/benchmarks-phrase.md:
+# English typo recall, the hard negatives of 10 languages and a held-out draw of them).
+# ZIPF_FROM 3 with no margin fires on no hard negative but keeps only 82 % of one-typo
+# variants; the margins below bring that to ~94-96 % with none firing.
 ZIPF_FROM = 3.0
-# A common word this much rarer (zipf, per edit) than the code's word is forgiven as a typo:
-# a noisy-channel view, where a slip on a very common word ("teh", "te" for "the") is likelier
-# than the rare word meant.
+# A common word this much rarer (zipf) than the code's word is forgiven as a slip of the
+# finger (a letter dropped or struck twice, two neighbours swapped): a noisy-channel view,
+# where such a slip on a very common word ("teh", "te" for "the", "too" for "to") is likelier
+# than the rarer word meant. Judged in the code's language only.
 RARER_BY = 0.75
-# The margin for any other change (a letter replaced, or one added that doubles none): such a
-# change is far more often a different word meant ("ser" for "se", "in" for "la", "вас" for
-# "нас") than a slip, so it needs a word much rarer still.
+# The margin, per edit, for any other change (a letter replaced, or one added that doubles
+# none): that is far more often a different word meant ("ser" for "se", "in" for "la", "вас"
+# for "нас") than a slip, so it needs a word much rarer still, in every language of the
+# script (English "if" or "is" for French "la" is the English word).
 RARER_BY_CHANGED = 2.5
-# A word this common in another language of the script is a word too, whatever the code's
-# language ("known" in a Polish code is English, not a typo of "znowu"). 99: never.
-OTHER_ZIPF_FROM = 99.0
 
 # wordfreq's languages by the script they are written in (script_of's names). Serbo-Croatian
 # is written in both alphabets. Chinese and Japanese are absent: those scripts have no spaces,
@@ -133,10 +127,10 @@ def _language_of(code: tuple[str, ...], script: str) -> tuple[tuple[_Words, ...]
     """The code's language among those written in `script`, and the others. The code's is
     the one that knows most of its words, the commonest if several do (Indonesian and Tagalog
     lists hold many English words). A changed word is judged against the language of the
-    sentence it is in (Swedish "att" is no reason to refuse "att" for "at" in English, nor
-    Dutch "wrok" for "work"), and against the others only where it is very common there
-    (`OTHER_ZIPF_FROM`: English "known" or "size" in a Polish code). Every language of the
-    script is the code's if none knows a word of it (a Latin word in a Cyrillic code's text)."""
+    sentence it is in where the change is a slip (Swedish "att" is no reason to refuse "att"
+    for "at" in English, nor Dutch "wrok" for "work"), and against all where it is another
+    change (see is_other_word). Every language of the script is the code's if none knows a
+    word of it (a Latin word in a Cyrillic code's text)."""
     every = tuple(_language(lang, ZIPF_FROM) for lang in _LANGUAGES.get(script, ()))
     best: tuple[int, float] = (0, 0.0)
     chosen = None
@@ -174,11 +168,13 @@ def _slip(meant: str, typed: str) -> bool:
 
 def is_other_word(typed: str, meant: str | None, edits: int, code: tuple[str, ...]) -> bool:
     """Whether `typed`, `edits` edits from the code's word `meant`, is another word rather than
-    a typo: a common word of the code's language (all words normalised, i and l merged, as
-    phrase.py compares), unless it is much rarer than `meant` (by `RARER_BY` zipf per edit:
-    "teh", "thee" and "te" are typed for "the" far more often than they are meant). `meant`
-    None (words run together or split apart): any common word. A word without a letter (a
-    number) counts as a word: "at 5" and "at 6" are different sentences, not a typo."""
+    a typo: a common word (all words normalised, i and l merged, as phrase.py compares),
+    unless it is much rarer than `meant`: by `RARER_BY` for a slip, judged in the code's
+    language ("teh", "thee" and "te" are typed for "the" far more often than they are
+    meant); by `RARER_BY_CHANGED` per edit for any other change, judged in every language
+    of the script. `meant` None (words run together or split apart): any common word. A word
+    without a letter (a number) counts as a word: "at 5" and "at 6" are different sentences,
+    not a typo."""
     script = _script(typed)
     if not script:
         return True
@@ -187,18 +183,16 @@ def is_other_word(typed: str, meant: str | None, edits: int, code: tuple[str, ..
     # One thread builds the lists; others wait for them rather than build them twice.
     with _lock:
         own, others = _language_of(code, script)
-    meant_zipf = None
-    margin = RARER_BY if meant is not None and _slip(meant, typed) else RARER_BY_CHANGED * edits
-    for words in own:
-        zipf = words.zipf(typed)
-        meant_zipf = None if meant is None else words.zipf(meant)
-        if zipf is not None:
-            return meant_zipf is None or meant_zipf - zipf < margin
-    # Not a word of the code's language: a word still if common in another language, and
-    # not much rarer there than the code's word is in its own.
-    for words in others:
-        zipf = words.zipf(typed)
-        if zipf is not None and zipf >= OTHER_ZIPF_FROM and (
-                meant_zipf is None or meant_zipf - zipf < margin):
-            return True
-    return False
+    slip = meant is not None and _slip(meant, typed)
+    # A slip is judged in the code's language only: one that spells a word of another
+    # language is still a slip ("chon" for German "schon" is Vietnamese "chọn" without its
+    # accents). Any other change is judged in every language of the script, at its commonest:
+    # English "if" or "is" for "la" in a French code, "size" for "się" in a Polish one.
+    known = [z for words in (own if slip else own + others) if (z := words.zipf(typed))]
+    if not known:
+        return False
+    if meant is None:
+        return True
+    meant_zipf = max((z for words in own if (z := words.zipf(meant))), default=None)
+    margin = RARER_BY if slip else RARER_BY_CHANGED * edits
+    return meant_zipf is None or meant_zipf - max(known) < margin
