@@ -256,10 +256,10 @@ def _whole_letters(norm: str, a: int, b: int) -> tuple[int, int]:
 # are aligned with the matched words (no word lost or added), and a word that differs from the
 # code's is forgiven only if it keeps half its letters and is not itself a common word of the
 # code's language, unless much rarer than the code's word (detectors/phrase_words.py): the
-# spell-checker's rule, a slip makes a non-word. Measured (--word-sweep, threshold sweep in
-# docs/benchmarks-phrase.md): no hard negative fires in any language, English typo recall
-# stays ~96 % (one typo) and ~91 % (two); the earlier length rule (words <= 3 letters exact)
-# also fired on none but kept 74 % and 53 %.
+# spell-checker's rule, a slip makes a non-word. Measured (--word-sweep, docs/benchmarks-
+# phrase.md): no hard negative fires in any language with spaces, English typo recall is
+# 93 % (one typo) and 85 % (two); the earlier length rule (words <= 3 letters exact) also
+# fired on none but kept 74 % and 53 %.
 _MAX_GROUP = 3  # words run together or split apart, per group
 
 
