@@ -12,7 +12,7 @@ run time). The code's language is the one of its script whose list knows most of
 words. Words are kept from `ZIPF_FROM` up (zipf = log10 of occurrences per billion words: 3
 is once per million) and put through the matcher's own normalisation, so that "olvidó" and
 "olvido" look the same here as there. A script's lists are loaded the first time a typo in
-that script is judged (1.5-3 s for the 27 Latin-script languages, docs/benchmarks-phrase.md),
+that script is judged (1.5-5 s for the 27 Latin-script languages, docs/benchmarks-phrase.md),
 then kept; nothing is loaded for text that never comes within a code's typo allowance.
 """
 
