@@ -36,6 +36,7 @@ from detectors.phrase import PhraseMatcher, max_edits_for, normalise  # noqa: E4
 from detectors.phrase_words import (  # noqa: E402
     RARER_BY,
     RARER_BY_CHANGED,
+    SLIP_KEEPS,
     ZIPF_FROM,
 )
 
@@ -468,11 +469,14 @@ def translit_sweep(corpora: dict[str, list[str]], rng: random.Random, per_langua
             print(f"    FP: {example}")
 
 
-# (zipf threshold, margin for a slip, margin for another change) tried for the word rule
-# (detectors/phrase_words.py); zipf 99 = no word is common: the alignment part of the rule
-# alone; margin 99 = no typo may make a common word.
-WORD_SWEEP = ((99.0, 99.0, 99.0), (3.0, 99.0, 99.0), (3.0, 2.5, 2.5), (3.0, 0.75, 0.75),
-              (3.0, 1.0, 2.5), (3.0, 0.75, 2.5), (3.0, 0.5, 2.5), (3.0, 0.75, 1.5))
+# (zipf threshold, margin for a slip, margin for another change, letters a slip must leave to
+# be forgiven whatever word it makes) tried for the word rule (detectors/phrase_words.py);
+# zipf 99 = no word is common: the alignment part of the rule alone; margin 99 = no typo may
+# make a common word; letters 99 = no slip is forgiven outright.
+WORD_SWEEP = ((99.0, 99.0, 99.0, 99), (3.0, 99.0, 99.0, 99), (3.0, 2.5, 2.5, 99),
+              (3.0, 0.75, 0.75, 99), (3.0, 1.0, 2.5, 99), (3.0, 0.75, 2.5, 99),
+              (3.0, 0.5, 2.5, 99), (3.0, 0.75, 1.5, 99), (3.0, 0.75, 1.5, 1),
+              (3.0, 0.75, 1.5, 3), (3.0, 0.75, 1.5, 2))
 
 
 def word_sweep(english: list[str], quick: bool) -> None:
@@ -496,16 +500,18 @@ def word_sweep(english: list[str], quick: bool) -> None:
     print(f"\nWord rule sweep (zipf threshold of a common word, 99 = none: alignment only;"
           " margins by which a common word must be rarer than the code's word to pass as a"
           " slip (a letter dropped, doubled or two swapped; judged in the code's language) or"
-          " as another change (judged in every language of the script)):"
+          " as another change (judged in every language of the script)); 'keeps' = a slip"
+          " leaving that many letters is forgiven whatever word it makes (99 = never):"
           f" English recall on {per_kind * 6} texts per kind; typo recall of the"
           f" {len(spaced)} language codes ({len(typed['es'])} each); hard negatives of those"
           f" languages ({sum(map(len, negatives.values()))}) and held out ({len(held_out)}),"
           " typos / transliterated; near misses")
-    print(f"  {'zipf':>5} {'slip':>5} {'chg':>5} {'typo-1':>7} {'typo-2':>7}"
+    print(f"  {'zipf':>5} {'slip':>5} {'chg':>5} {'keeps':>5} {'typo-1':>7} {'typo-2':>7}"
           f" {'misspelt':>8} {'lang typo':>9} {'worst':>9} {'hard neg':>8} {'held out':>8}"
           f" {'near':>5}")
-    for zipf, margin, changed in WORD_SWEEP:
+    for zipf, margin, changed, keeps in WORD_SWEEP:
         phrase_words.ZIPF_FROM = zipf
+        phrase_words.SLIP_KEEPS = keeps
         phrase_words.RARER_BY = margin
         phrase_words.RARER_BY_CHANGED = changed
         phrase_words._language_of.cache_clear()
@@ -527,14 +533,14 @@ def word_sweep(english: list[str], quick: bool) -> None:
                      for lang, t in held_out)
         worst = min(per_lang, key=lambda lang: per_lang[lang])
         near = false_positives(CODES, NEAR_MISSES)[0]
-        print(f"  {zipf:>5.1f} {margin:>5.2f} {changed:>5.2f}"
+        print(f"  {zipf:>5.1f} {margin:>5.2f} {changed:>5.2f} {keeps:>5}"
               f" {sum(rate['typo-1']) / len(rate['typo-1']):>7.1%}"
               f" {sum(rate['typo-2']) / len(rate['typo-2']):>7.1%}"
               f" {sum(rate['misspelt']) / len(rate['misspelt']):>8.1%}"
               f" {sum(per_lang.values()) / len(per_lang):>9.1%}"
               f" {worst} {per_lang[worst]:>5.1%} {fired:>8} {unseen:>8} {near:>5}")
     phrase_words.ZIPF_FROM, phrase_words.RARER_BY = ZIPF_FROM, RARER_BY
-    phrase_words.RARER_BY_CHANGED = RARER_BY_CHANGED
+    phrase_words.RARER_BY_CHANGED, phrase_words.SLIP_KEEPS = RARER_BY_CHANGED, SLIP_KEEPS
     phrase_words._language_of.cache_clear()
     word_cost()
 

@@ -486,14 +486,23 @@ def test_a_typo_never_changes_a_whole_word() -> None:
     assert fires(code, "the network wnet down at wrok")
     assert fires(code, "the network wnt dwn at work")
     assert fires(code, "the network went down att work")
-    # "teh", "te" and "ta" are words, but so much rarer than "the" and "at" that a slip of
-    # the finger (a letter dropped or doubled, two swapped) is the likelier story
-    # (phrase_words.RARER_BY); so is "he" (zipf 6.7 to 7.7) and "too" for "to" (6.0 to 7.4),
-    # the price of typo recall measured in docs/benchmarks-phrase.md.
+    # A slip of the finger (a letter dropped or doubled, two swapped) that leaves two letters
+    # or more is a typo whatever word it spells (phrase_words.SLIP_KEEPS): "teh", "he" for
+    # "the", "too" for "to", "fed" for "feed", "no" for "on", "at" for "cat". The hard
+    # negatives were replaced or added letters; the price is "на" for "нас" (measured in
+    # docs/benchmarks-phrase.md).
     assert fires(code, "teh network went down at work")
     assert fires(code, "te network went down ta work")
     assert fires(code, "he network went down at work")
-    assert fires("I forgot to buy milk again", "I forgot too buy milk again")
+    assert fires(code, "the network went own at work")
+    assert fires("I forgot to buy milk again", "I forgot too by milk again")
+    assert fires("can you feed the cat on thursday", "can you fed the cat no thursday")
+    assert fires("can you feed the cat on thursday", "can you feed the at on thursday")
+    # A slip that leaves one letter is judged like a word: "à" (French "to") for "la",
+    # "η" for "τη" are other sentences.
+    assert not fires("la machine à laver est encore en panne",
+                     "à machine à laver est encore en panne")
+    assert not fires("ξέχασα να ταΐσω τη γάτα πάλι", "ξέχασα να ταΐσω η γάτα πάλι")
     # Any other change needs a word much rarer still (RARER_BY_CHANGED): "as" is as common as
     # "at", and "ser" (6.3) is a verb that "se" (7.1) does not become by a slip.
     assert not fires(code, "the network went down as work")
@@ -586,11 +595,11 @@ _TARGETS = {
     "exact": 1.0, "case": 1.0, "punctuation": 1.0, "spacing": 1.0, "accents": 1.0,
     "emoji": 1.0, "lookalike": 1.0, "zero-width": 1.0, "negation": 1.0, "contraction": 1.0,
     "join/split": 0.95, "lookalike-any": 0.90, "misspelt": 0.90,
-    # A typo that makes another common word ("too" for "to", "fed" for "feed") is refused: it
-    # cannot be told from the hard negatives, where that word was meant (detectors/phrase.py,
-    # the word rule). Measured on this slice (72 texts each) 93 % and 85 %; on the benchmark
-    # (1,800 each) in docs/benchmarks-phrase.md.
-    "typo-1": 0.90, "typo-2": 0.80,
+    # The issue's targets. A typo that replaces a letter and makes another common word ("sat"
+    # for "cat", "in" for "on") is refused: it cannot be told from the hard negatives, where
+    # that word was meant (detectors/phrase.py, the word rule); slips are forgiven. Measured on
+    # the benchmark (1,800 each) 96 % and 92 %, docs/benchmarks-phrase.md.
+    "typo-1": 0.95, "typo-2": 0.90,
 }
 
 
@@ -729,6 +738,36 @@ def _any_word_forms() -> frozenset[str]:
     return frozenset().union(*(_word_forms(lang) for lang in wordfreq.available_languages()))
 
 
+def _one_slip(meant: str, typed: str) -> bool:
+    """A letter dropped, one doubled, or two neighbours swapped (written apart from
+    phrase_words, which this checks)."""
+    drops = {meant[:i] + meant[i + 1 :] for i in range(len(meant))}
+    doubles = {meant[:i] + meant[i] + meant[i:] for i in range(len(meant))}
+    swaps = {meant[:i] + meant[i + 1] + meant[i] + meant[i + 2 :] for i in range(len(meant) - 1)}
+    return typed in drops | doubles | swaps
+
+
+def test_preload_reads_the_word_lists_of_the_codes_scripts() -> None:
+    # The lists take seconds to read: build_detectors reads them at start for the scripts of
+    # the "typos" phrase codes, so that the first alarm does not wait for them.
+    from detectors import phrase_words
+
+    assert phrase_words.scripts_in(["у нас 12", "🌻"]) == {"CYRILLIC", "LATIN"}
+    assert phrase_words.scripts_in(["🌻🌻", "12"]) == set()
+    # A Greek code is also compared through its Latin look-alike skeleton.
+    greek = phrase_words.scripts_in(["ξέχασα να ταΐσω τη γάτα πάλι"])
+    assert greek == {"GREEK", "LATIN"}
+    phrase_words._language.cache_clear()
+    phrase_words._language_of.cache_clear()
+    phrase_words.preload(greek | {"NO SUCH SCRIPT"})
+    loaded = phrase_words._language.cache_info()
+    assert loaded.currsize > 1
+    assert fires("ξέχασα να ταΐσω τη γάτα πάλι", "ξέχασα να ταΐσω τη γάτα πλάι")
+    assert not fires("ξέχασα να ταΐσω τη γάτα πάλι", "ξέχασα να ταΐσω το γάτα πάλι")
+    # Judging Greek typos read no further list.
+    assert phrase_words._language.cache_info().misses == loaded.misses
+
+
 def _top_words(lang: str) -> list[str]:
     import wordfreq
 
@@ -750,6 +789,9 @@ def test_one_common_word_for_another_never_matches(lang: str, at: int, data: st.
     floor = _zipf(words[i], lang) - min(RARER_BY, RARER_BY_CHANGED)
     other = data.draw(st.sampled_from([w for w in _top_words(lang) if _zipf(w, lang) >= floor]))
     assume(normalise(other) != normalise(words[i]))
+    # A slip of the finger that leaves two letters is forgiven whatever it spells (SLIP_KEEPS):
+    # "fed" for "feed" is a typo here, and so, by design, is "на" for "нас".
+    assume(not _one_slip(normalise(words[i]), normalise(other)) or len(normalise(other)) < 2)
     changed = " ".join([*words[:i], other, *words[i + 1 :]])
     assert not fires(code, changed)
     assert not fires(code, f"ok. {changed}!")
