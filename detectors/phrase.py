@@ -255,11 +255,11 @@ def _whole_letters(norm: str, a: int, b: int) -> tuple[int, int]:
 # --languages, hard negatives). So after the whole phrase is within its allowance, its words
 # are aligned with the matched words (no word lost or added), and a word that differs from the
 # code's is forgiven only if it keeps half its letters and is not itself a common word of the
-# code's language, unless much rarer than the code's word (detectors/phrase_words.py): the
-# spell-checker's rule, a slip makes a non-word. Measured (--word-sweep, docs/benchmarks-
-# phrase.md): no hard negative fires in any language with spaces, English typo recall is
-# 93 % (one typo) and 85 % (two); the earlier length rule (words <= 3 letters exact) also
-# fired on none but kept 74 % and 53 %.
+# code's language, unless much rarer than the code's word, or made by a slip of the finger
+# (a letter dropped, doubled, two swapped) that leaves two letters (detectors/phrase_words.py).
+# Measured (--word-sweep, docs/benchmarks-phrase.md): no hard negative fires in any language
+# with spaces, English typo recall is 96 % (one typo) and 92 % (two); the earlier length rule
+# (words <= 3 letters exact) also fired on none but kept 74 % and 53 %.
 _MAX_GROUP = 3  # words run together or split apart, per group
 
 
