@@ -847,3 +847,27 @@ def test_a_one_letter_typo_that_makes_no_word_still_matches(
     assume(form not in (_any_word_forms() if how == "replace" else _word_forms(lang)))
     text = " ".join([*words[:j], typed, *words[j + 1 :]])
     assert fires(code, f"well. {text}, ok")
+
+
+def test_build_detectors_preloads_the_lists_of_typos_codes(tmp_path: Path) -> None:
+    # The watcher reads the lists at start (detectors/codes.py), not on the first alarm: after
+    # build_detectors, judging a typo of the Greek code reads no list.
+    from detectors import phrase_words
+    from detectors.codes import build_detectors
+    from tests.conftest import write_config
+    from watcher.config import load
+
+    greek = "ξέχασα να ταΐσω τη γάτα πάλι"
+    path = write_config(tmp_path, extra=f"""
+        [codes.cat]
+        person = "sam"
+        phrase = ["{greek}"]
+        playbook = "check-on-me"
+        """)
+    phrase_words._language.cache_clear()
+    phrase_words._language_of.cache_clear()
+    build_detectors(load(path, environ={}))
+    loaded = phrase_words._language.cache_info()
+    assert loaded.currsize > 1
+    assert fires(greek, "ξέχασα να ταΐσω τη γάτα πάιλ")
+    assert phrase_words._language.cache_info().misses == loaded.misses
