@@ -31,8 +31,14 @@ import phrase_languages as languages  # noqa: E402
 import phrase_variants as variants  # noqa: E402
 import rapidfuzz  # noqa: E402
 
-from detectors import phrase, phrase_normalise  # noqa: E402
+from detectors import phrase, phrase_normalise, phrase_words  # noqa: E402
 from detectors.phrase import PhraseMatcher, max_edits_for, normalise  # noqa: E402
+from detectors.phrase_words import (  # noqa: E402
+    RARER_BY,
+    RARER_BY_CHANGED,
+    SLIP_KEEPS,
+    ZIPF_FROM,
+)
 
 ARABIC_CODE = "نسيت شراء الحليب مرة أخرى"  # "I forgot to buy milk again"
 CODES = [
@@ -463,11 +469,155 @@ def translit_sweep(corpora: dict[str, list[str]], rng: random.Random, per_langua
             print(f"    FP: {example}")
 
 
+# (zipf threshold, margin for a slip, margin for another change, letters a slip must leave to
+# be forgiven whatever word it makes) tried for the word rule (detectors/phrase_words.py);
+# zipf 99 = no word is common: the alignment part of the rule alone; margin 99 = no typo may
+# make a common word; letters 99 = no slip is forgiven outright.
+WORD_SWEEP = ((99.0, 99.0, 99.0, 99), (3.0, 99.0, 99.0, 99), (3.0, 2.5, 2.5, 99),
+              (3.0, 0.75, 0.75, 99), (3.0, 1.0, 2.5, 99), (3.0, 0.75, 2.5, 99),
+              (3.0, 0.5, 2.5, 99), (3.0, 0.75, 1.5, 99), (3.0, 0.75, 1.5, 1),
+              (3.0, 0.75, 1.5, 3), (3.0, 0.75, 1.5, 2))
+
+
+def word_sweep(english: list[str], quick: bool) -> None:
+    """The zipf threshold of the word rule: English typo recall, typo recall and hard
+    negatives in every language with spaces, near misses; then the cost of the word lists."""
+    rng = random.Random(31)
+    per_kind = 60 if quick else 300
+    typos = [r for r in make_variants(per_kind, rng.sample(english, 5000))
+             if r["kind"] in ("typo-1", "typo-2", "misspelt")]
+    spaced = [lang for lang in chat.CODES if lang not in languages.UNSPACED]
+    corpora = {lang: languages.sentences(lang) for lang in spaced}
+    negatives = {lang: chat.CODES[lang][1] + _one_word_changed(
+        chat.CODES[lang][0], lang, corpora[lang], rng) for lang in spaced}
+    typed = {lang: [chat.typo(chat.CODES[lang][0], rng) for _ in range(40 if quick else 200)]
+             for lang in spaced}
+    # The same kind of hard negatives drawn again, 8 times: the thresholds are chosen on the
+    # first set, so this one tells whether the choice holds on words it has not seen.
+    held_out = [(lang, text) for seed in range(100, 102 if quick else 108)
+                for lang in spaced for text in _one_word_changed(
+                    chat.CODES[lang][0], lang, corpora[lang], random.Random(seed))]
+    print(f"\nWord rule sweep (zipf threshold of a common word, 99 = none: alignment only;"
+          " margins by which a common word must be rarer than the code's word to pass as a"
+          " slip (a letter dropped, doubled or two swapped; judged in the code's language) or"
+          " as another change (judged in every language of the script)); 'keeps' = a slip"
+          " leaving that many letters is forgiven whatever word it makes (99 = never):"
+          f" English recall on {per_kind * 6} texts per kind; typo recall of the"
+          f" {len(spaced)} language codes ({len(typed['es'])} each); hard negatives of those"
+          f" languages ({sum(map(len, negatives.values()))}) and held out ({len(held_out)}),"
+          " typos / transliterated; near misses")
+    print(f"  {'zipf':>5} {'slip':>5} {'chg':>5} {'keeps':>5} {'typo-1':>7} {'typo-2':>7}"
+          f" {'misspelt':>8} {'lang typo':>9} {'worst':>9} {'hard neg':>8} {'held out':>8}"
+          f" {'near':>5}")
+    for zipf, margin, changed, keeps in WORD_SWEEP:
+        phrase_words.ZIPF_FROM = zipf
+        phrase_words.SLIP_KEEPS = keeps
+        phrase_words.RARER_BY = margin
+        phrase_words.RARER_BY_CHANGED = changed
+        phrase_words._language_of.cache_clear()
+        rate: dict[str, list[bool]] = {k: [] for k in ("typo-1", "typo-2", "misspelt")}
+        matchers: dict[str, PhraseMatcher] = {}
+        for row in typos:
+            code = str(row["phrase"])
+            matcher = matchers.setdefault(code, PhraseMatcher([code]))
+            rate[str(row["kind"])].append(matcher.find(str(row["text"])) is not None)
+        per_lang: dict[str, float] = {}
+        fired = 0
+        pairs = {lang: (PhraseMatcher([chat.CODES[lang][0]]),
+                        PhraseMatcher([chat.CODES[lang][0]], transliterated=True))
+                 for lang in spaced}
+        for lang, (plain, chatty) in pairs.items():
+            per_lang[lang] = sum(plain.find(t) is not None for t in typed[lang]) / len(typed[lang])
+            fired += sum(bool(plain.find(t) or chatty.find(t)) for t in negatives[lang])
+        unseen = sum(bool(pairs[lang][0].find(t) or pairs[lang][1].find(t))
+                     for lang, t in held_out)
+        worst = min(per_lang, key=lambda lang: per_lang[lang])
+        near = false_positives(CODES, NEAR_MISSES)[0]
+        print(f"  {zipf:>5.1f} {margin:>5.2f} {changed:>5.2f} {keeps:>5}"
+              f" {sum(rate['typo-1']) / len(rate['typo-1']):>7.1%}"
+              f" {sum(rate['typo-2']) / len(rate['typo-2']):>7.1%}"
+              f" {sum(rate['misspelt']) / len(rate['misspelt']):>8.1%}"
+              f" {sum(per_lang.values()) / len(per_lang):>9.1%}"
+              f" {worst} {per_lang[worst]:>5.1%} {fired:>8} {unseen:>8} {near:>5}")
+    phrase_words.ZIPF_FROM, phrase_words.RARER_BY = ZIPF_FROM, RARER_BY
+    phrase_words.RARER_BY_CHANGED, phrase_words.SLIP_KEEPS = RARER_BY_CHANGED, SLIP_KEEPS
+    phrase_words._language_of.cache_clear()
+    word_cost()
+
+
+_COST = """
+import resource, time
+def rss() -> int:
+    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() >> 20
+t = time.perf_counter()
+from detectors.phrase import PhraseMatcher
+matchers = [PhraseMatcher([c]) for c in CODES]
+print(f"  import detectors.phrase and {len(CODES)} matchers: {time.perf_counter() - t:.2f} s,"
+      f" RSS {rss()} MB")
+for code, text in CASES:
+    before = rss()
+    t = time.perf_counter()
+    PhraseMatcher([code]).find(text)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    PhraseMatcher([code]).find(text + " ")
+    then = time.perf_counter() - t
+    print(f"  first typo judged, {code[:24]!r:<27} {first:.2f} s (then {then:.4f} s),"
+          f" RSS {before} -> {rss()} MB")
+# VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork and exec.
+peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
+print(f"  peak RSS {int(peak.split()[1]) >> 10} MB")
+"""
+
+
+# What the watcher pays at start: detectors/codes.py build_detectors preloads the lists of the
+# scripts of its "typos" codes, so the first typo judged (the first alarm) does not wait.
+_PRELOAD = """
+import resource, time
+def rss() -> int:
+    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() >> 20
+from detectors import phrase_words
+from detectors.phrase import PhraseMatcher
+before = rss()
+t = time.perf_counter()
+scripts = phrase_words.scripts_in(CODES)
+phrase_words.preload(scripts)
+print(f"  preload {sorted(scripts)} at start: {time.perf_counter() - t:.2f} s,"
+      f" RSS {before} -> {rss()} MB")
+for code, text in CASES:
+    t = time.perf_counter()
+    PhraseMatcher([code]).find(text)
+    print(f"  then first typo judged, {code[:24]!r:<27} {time.perf_counter() - t:.4f} s")
+"""
+
+
+def word_cost() -> None:
+    """Memory and time of the word lists, in a fresh process (nothing loaded before)."""
+    import subprocess
+
+    cases = [("the network went down at work", "the netwrok went down at work"),
+             ("I forgot to buy milk again", "I frogot to buy milk again"),
+             ("у нас опять сломался холодильник", "у нас опять сломлся холодильник"),
+             ("ξέχασα να ταΐσω τη γάτα πάλι", "ξέχασα να ταΐσω τη γάτα πάιλ")]
+    script = f"CODES = {CODES!r}\nCASES = {cases!r}\n" + _COST
+    print("\nCost of the word lists (fresh process; RSS = resident memory now)")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    print(out.stdout, end="")
+    script = f"CODES = {CODES!r}\nCASES = {cases!r}\n" + _PRELOAD
+    print("Preloaded at start, as build_detectors does (fresh process)")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    print(out.stdout, end="")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller samples")
     parser.add_argument("--languages", action="store_true",
                         help="only the per-language section (codes in 13 languages)")
+    parser.add_argument("--word-sweep", action="store_true",
+                        help="only the threshold sweep and cost of the word rule's lists")
     parser.add_argument("--write-slice", action="store_true",
                         help="rewrite the committed test corpus in tests/data/phrase/")
     args = parser.parse_args()
@@ -477,6 +627,9 @@ def main() -> None:
     print(f"machine: {machine()}")
 
     english = corpus.english_sentences()
+    if args.word_sweep:
+        word_sweep(english, args.quick)
+        return
     if args.languages:
         language_report(args.quick, english)
         return

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from detectors import image_text
 from detectors.image import ImageLimits, ImageMatcher, ImageRefused, cross_matches
 from detectors.phrase import PhraseMatcher
+from detectors.phrase_words import preload, scripts_in
 from watcher.core.config import Code, Config
 from watcher.core.config_schema import ConfigError
 from watcher.core.models import DetectionFailed, Event, ImageTooLarge
@@ -143,6 +144,10 @@ def build_detectors(config: Config, cache: MutableMapping[str, str] | None = Non
         detectors[name] = Filtered(code, inner)
     if problems:
         raise CodeLoadError(problems)
+    # The word lists that judge typos take seconds to read: read them now, not on the first
+    # alarm (docs/benchmarks-phrase.md).
+    preload(scripts_in(p for code in config.codes.values() if code.tolerance == "typos"
+                       for p in code.phrase or ()))
     # Two codes whose photos look alike would be taken for each other: say so at load.
     warnings.extend(cross_matches(images))
     return detectors, warnings

@@ -28,6 +28,7 @@ or Cyrillic text is never compared through Latin look-alikes.
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,6 +43,7 @@ from detectors.phrase_normalise import (
     script_of,
 )
 from detectors.phrase_translit import Convention, chat_key, chat_key_mapped, convention_for
+from detectors.phrase_words import I_IS_L, is_other_word
 
 __all__ = ["PhraseHit", "PhraseMatcher", "max_edits_for", "normalise"]
 
@@ -109,11 +111,9 @@ def _ideographic(ch: str) -> bool:
     )
 
 
-# In many fonts "I" and "l" are the same stroke, and homoglyph tools put a Greek or Cyrillic
-# capital I where an "l" belongs; case folding then makes it an "i". Matching therefore treats
-# i and l as one letter. It costs little: words that differ only by i/l ("mail"/"mall") are
-# one edit apart anyway, which the typo allowance already forgives.
-_I_IS_L = str.maketrans("l", "i")
+# i and l are one letter (detectors/phrase_words.py says why). It costs little: words that
+# differ only by i/l ("mail"/"mall") are one edit apart anyway.
+_I_IS_L = I_IS_L
 # Below this many characters a chat key (consonants, mostly) is too short to say anything.
 # Measured (benchmarks/phrase_accuracy.py, transliterated sweep: real 3-6 word fragments of
 # Greek, Arabic and Hindi text as codes, against 30,000 Latin-script sentences): with keys
@@ -248,6 +248,108 @@ def _whole_letters(norm: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
+# The word rule of tolerance="typos". A typo changes letters inside a word; it never removes or
+# adds a whole word, and it does not make another real word: "went down" / "went up", "у нас"
+# / "у вас", "Se me" / "Dime me", an inserted "no" all fit in a 2-edit allowance on the whole
+# phrase, and each turns the code into another sentence (benchmarks/phrase_accuracy.py
+# --languages, hard negatives). So after the whole phrase is within its allowance, its words
+# are aligned with the matched words (no word lost or added), and a word that differs from the
+# code's is forgiven only if it keeps half its letters and is not itself a common word of the
+# code's language, unless much rarer than the code's word, or made by a slip of the finger
+# (a letter dropped, doubled, two swapped) that leaves two letters (detectors/phrase_words.py).
+# Measured (--word-sweep, docs/benchmarks-phrase.md): no hard negative fires in any language
+# with spaces, English typo recall is 96 % (one typo) and 92 % (two); the earlier length rule
+# (words <= 3 letters exact) also fired on none but kept 74 % and 53 %.
+_MAX_GROUP = 3  # words run together or split apart, per group
+
+
+@lru_cache(maxsize=64)
+def _breaks(norm: str, drop: frozenset[str]) -> tuple[int, ...]:
+    """Compact indices where a word of the text ends (a space was there)."""
+    out = []
+    at = 0
+    for _, token in _tokens(norm, drop):
+        at += len(token)
+        out.append(at)
+    return tuple(out)
+
+
+def _split(compact: str, start: int, end: int, breaks: tuple[int, ...]) -> tuple[str, ...]:
+    """The words of compact[start:end], cut where the text had spaces."""
+    words = []
+    at = start
+    for cut in breaks[bisect_right(breaks, start):]:
+        if cut >= end:
+            break
+        words.append(compact[at:cut])
+        at = cut
+    words.append(compact[at:end])
+    return tuple(words)
+
+
+# How a form's words are held to the word rule: "words" (the phrase as typed, or its look-alike
+# skeleton: the changed words must not be common words), "keyed" (a chat key). See _group_cost.
+WordRule = Literal["words", "keyed"]
+
+
+def _group_cost(code: Sequence[str], text: Sequence[str], edits: int, rule: WordRule,
+                code_words: tuple[str, ...]) -> int | None:
+    """Edits for code words matched to text words, one side being a single word; None if the
+    rule refuses. Words run together or split apart ("networkwent", "net work") cost nothing.
+    Any other difference is a typo only if no word of the text side is another word
+    (phrase_words.is_other_word): "у вас" for "у нас" or "work" for "at work" is another
+    sentence, "netwrok" or "networkwnet" is a slip. `keyed`: chat keys (consonants of a
+    transliteration, "mr nl kt pr") are no words of any list and vary by spelling convention
+    ("phir" / "fir"), so there a single word keeps the whole allowance, and only a word
+    dropped, added or hidden in a neighbour is refused.
+    `code_words`: all the code's words, which say what language its words are judged in."""
+    joined_code, joined_text = "".join(code), "".join(text)
+    if joined_code == joined_text:
+        return 0
+    if rule == "keyed" and (len(code) != 1 or len(text) != 1):
+        return None
+    distance = OSA.distance(joined_code, joined_text, score_cutoff=edits)
+    if distance > edits:
+        return None
+    if rule == "words":
+        meant = joined_code if len(code) == 1 and len(text) == 1 else None
+        # A typo leaves most of a word: "fd" for "à", "URL" for "lại" replace it. Where words
+        # run together or split, every word is longer than the edits, so that the edits
+        # cannot be a whole word lost or added ("a" dropped from "a networkk").
+        if meant is not None and distance > len(meant) // 2:
+            return None
+        if meant is None and distance >= min(map(len, (*code, *text))):
+            return None
+        if any(is_other_word(word, meant, distance, code_words) for word in text):
+            return None
+    return distance
+
+
+def _words_fit(code: tuple[str, ...], text: tuple[str, ...], edits: int,
+               rule: WordRule = "words") -> bool:
+    """Whether the text words are the code words with typos inside words only: an alignment
+    where every code word meets text words (one to one, or run together / split apart), each
+    group within its own allowance, all within `edits`."""
+    n, m = len(code), len(text)
+    inf = edits + 1
+    best = [[inf] * (m + 1) for _ in range(n + 1)]
+    best[0][0] = 0
+    for i in range(n):
+        for j in range(m):
+            here = best[i][j]
+            if here > edits:
+                continue
+            for size in range(1, _MAX_GROUP + 1):
+                # One code word to `size` text words, and `size` code words to one text word.
+                for a, b in ((1, size), (size, 1)) if size > 1 else ((1, 1),):
+                    if i + a > n or j + b > m:
+                        continue
+                    cost = _group_cost(code[i : i + a], text[j : j + b], edits, rule, code)
+                    if cost is not None and here + cost < best[i + a][j + b]:
+                        best[i + a][j + b] = here + cost
+    return best[n][m] <= edits
+
+
 @dataclass(frozen=True)
 class _Form:
     """A phrase as one comparison sees it: the string aligned, its allowance, its pieces."""
@@ -255,9 +357,14 @@ class _Form:
     compact: str
     edits: int
     pieces: tuple[tuple[int, str], ...]  # (offset in compact phrase, verbatim piece)
+    # The phrase's words, for the word rule of tolerance="typos" (see _words_fit); None where
+    # the rule does not apply (a number of edits, or a phrase in a script without spaces).
+    words: tuple[str, ...] | None = None
+    rule: WordRule = "words"
 
     @classmethod
-    def build(cls, compact: str, edits: int) -> _Form:
+    def build(cls, compact: str, edits: int, words: tuple[str, ...] | None = None,
+              rule: WordRule = "words") -> _Form:
         count = edits + 1
         usable = len(compact) - edits  # one spare character between neighbouring pieces
         pieces: list[tuple[int, str]] = []
@@ -268,7 +375,7 @@ class _Form:
                 pieces.append((at, compact[at : at + size]))
                 at += size + 1
         # Too short to cut: no prefilter, every window is scored (only with huge int tolerances).
-        return cls(compact, edits, tuple(pieces))
+        return cls(compact, edits, tuple(pieces), words, rule)
 
     def scan(self, view: _View, drop: frozenset[str], whole_words: bool, native: str
              ) -> list[tuple[int, int, int]]:
@@ -305,6 +412,11 @@ class _Form:
                 distance = OSA.distance(self.compact, compact[start:end], score_cutoff=k)
                 if distance <= k:
                     found.append((distance, start, end))
+        if found and self.words is not None:
+            breaks = _breaks(view.norm, drop)
+            words = self.words
+            found = [(d, s, e) for d, s, e in found
+                     if d == 0 or _words_fit(words, _split(compact, s, e, breaks), k, self.rule)]
         if not found:
             return found
         to_norm = _positions(view.norm, drop)
@@ -342,16 +454,27 @@ class _Pattern:
         own = _symbols(norm)
         wordy = any(ch.isalnum() for ch in compact)
         convention = convention_for(plain)
+        # The word rule (_words_fit) holds for "typos" only: a number of edits is the user's
+        # explicit choice, and in a script without spaces there are no words to align.
+        worded = tolerance == "typos" and not any(_unspaced(ch) for ch in compact)
+
+        def words(form: str) -> tuple[str, ...] | None:
+            return tuple(w for w in form.split(" ") if w) if worded else None
+
         translit = None
         if transliterated:
-            key = chat_key(plain, convention).replace(" ", "")
+            spaced_key = chat_key(plain, convention)
+            key = spaced_key.replace(" ", "")
             if len(key) >= _MIN_CHAT_KEY:
-                translit = _Form.build(key, _edits_by_length(len(key), tolerance))
-        skeleton = confusable_skeleton(norm).replace(" ", "")
-        native = _Form.build(compact, edits)
+                translit = _Form.build(key, _edits_by_length(len(key), tolerance),
+                                       words(spaced_key), "keyed")
+        spaced_skeleton = confusable_skeleton(norm)
+        skeleton = spaced_skeleton.replace(" ", "")
+        native = _Form.build(compact, edits, words(norm))
         prefilter = bool(native.pieces) and translit is None
         scripts = _scripts(plain)
-        return cls(original, native, _Form.build(skeleton, edits), translit, convention,
+        return cls(original, native, _Form.build(skeleton, edits, words(spaced_skeleton)),
+                   translit, convention,
                    scripts, scripts - {"LATIN"}, own if wordy else None, skeleton != compact,
                    prefilter)
 

@@ -36,7 +36,7 @@ from importlib import resources
 _LOOKALIKES = {
     "a": "ɑαаᎪᗅᴀꓮ𐊠𖽀",
     "b": "ƅʙβвьᏏᏴᑲᖯᗷꓐꞵ𐊂𐊡𐌁",
-    "c": "сᏟᴄⲥꓚ𐊢𐌂𐐽𐔜",
+    "c": "сϲᏟᴄⲥꓚ𐊢𐌂𐐽𐔜",
     "d": "ԁᎠᏧᑯᗞᗪᴅꓒꓓđ",
     "e": "εеҽᎬᴇⴹꓰꬲ𐊆𑣆𑣎",
     "f": "ϝքᖴẝꓝꜰꞙꬵ𐊇𐊥𐔥𑣂",
@@ -74,6 +74,12 @@ _SPECIAL: dict[str, str] = {
     "ی": "ي",
     "ة": "ه",
     "ک": "ك",
+    # Greek lunate sigma looks like a "c", but NFKC makes it σ, which reads as an "o": kept as
+    # itself, so that it folds to "c" where it is a look-alike (in a word that mixes scripts,
+    # or where the text is in another script than the code). Genuine Greek text with it is
+    # rare (decorative and liturgical type); there it stays a letter of its own.
+    "ϲ": "ϲ",
+    "Ϲ": "ϲ",
     # Letters that carry no combining mark in Unicode but read as their plain twin.
     "æ": "ae",
     "œ": "oe",

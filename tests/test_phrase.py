@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from detectors.phrase import PhraseHit, PhraseMatcher, max_edits_for, normalise
@@ -453,6 +454,88 @@ def test_whole_words_in_scripts_without_spaces() -> None:
     assert not fires("cat", "my雨伞cats", tolerance="exact")
 
 
+def test_a_typo_never_changes_a_whole_word() -> None:
+    # Each of these fits in the 2 edits "typos" allows on the whole phrase, and each is
+    # another sentence: a word lost, added or swapped for another real word is not a typo
+    # (issue #20 hard negatives, docs/benchmarks-phrase.md).
+    code = "the network went down at work"
+    assert max_edits_for(code) == 2
+    assert not fires(code, "the network went up at work")
+    assert not fires(code, "the network went no down at work")  # "no" inserted
+    assert not fires(code, "the network went down at no work")
+    assert not fires(code, "the network went down in work")  # a short word replaced
+    assert not fires(code, "the network went town at work")
+    assert not fires(code, "network went down at work")  # a short word dropped
+    assert not fires(code, "the network went down work")
+    assert not fires("у нас опять сломался холодильник", "у вас опять сломался холодильник")
+    assert not fires("se me olvidó comprar leche otra vez",
+                     "Dime me olvidó comprar leche otra vez")
+    assert not fires("se me olvidó comprar leche otra vez", "de me olvidó comprar leche otra vez")
+    assert not fires("la machine à laver est encore en panne",
+                     "dans machine à laver est encore en panne")
+    assert not fires("tủ lạnh nhà tôi lại bị hỏng rồi", "bảng lạnh nhà tôi lại bị hỏng rồi")
+    assert not fires("tủ lạnh nhà tôi lại bị hỏng rồi", "tủ lạnh nhà tôi lại bị không rồi")
+    assert not fires("ξέχασα να ταΐσω τη γάτα πάλι", "ξέχασα θα ταΐσω τη γάτα πάλι")
+    assert not fires("can you feed the cat on thursday", "can you feed the cats on thursday")
+    # A word replaced by one with few of its letters is not a typo, even a rare one.
+    assert not fires("la machine à laver est encore en panne",
+                     "la machine fd laver est encore en panne")
+    # Typos inside words still match: letters changed, and no other word made.
+    assert fires(code, "the netwrok went down at work")
+    assert fires(code, "the network went odwn at work")
+    assert fires(code, "the network wnet down at wrok")
+    assert fires(code, "the network wnt dwn at work")
+    assert fires(code, "the network went down att work")
+    # A slip of the finger (a letter dropped or doubled, two swapped) that leaves two letters
+    # or more is a typo whatever word it spells (phrase_words.SLIP_KEEPS): "teh", "he" for
+    # "the", "too" for "to", "fed" for "feed", "no" for "on", "at" for "cat". The hard
+    # negatives were replaced or added letters; the price is "на" for "нас" (measured in
+    # docs/benchmarks-phrase.md).
+    assert fires(code, "teh network went down at work")
+    assert fires(code, "te network went down ta work")
+    assert fires(code, "he network went down at work")
+    assert fires(code, "the network went own at work")
+    assert fires("I forgot to buy milk again", "I forgot too by milk again")
+    assert fires("can you feed the cat on thursday", "can you fed the cat no thursday")
+    assert fires("can you feed the cat on thursday", "can you feed the at on thursday")
+    # A slip that leaves one letter is judged like a word: "à" (French "to") for "la",
+    # "η" for "τη" are other sentences.
+    assert not fires("la machine à laver est encore en panne",
+                     "à machine à laver est encore en panne")
+    assert not fires("ξέχασα να ταΐσω τη γάτα πάλι", "ξέχασα να ταΐσω η γάτα πάλι")
+    # Any other change needs a word much rarer still (RARER_BY_CHANGED): "as" is as common as
+    # "at", and "ser" (6.3) is a verb that "se" (7.1) does not become by a slip.
+    assert not fires(code, "the network went down as work")
+    assert not fires("se me olvidó comprar leche otra vez", "ser me olvidó comprar leche otra vez")
+    assert not fires("se me olvidó comprar leche otra vez",
+                     "se ser me olvidó comprar leche otra vez")
+    # Spacing costs nothing, and a typo on top of it is still a typo.
+    assert fires(code, "the networkwent down at work")
+    assert fires(code, "the net work went down at work")
+    assert fires(code, "the networkwnet down at work")
+    assert fires("у нас опять сломался холодильник", "у нас опять сломлся холодильник")
+    assert fires("se me olvidó comprar leche otra vez", "se me olvidó comprra leche otra vez")
+
+
+def test_the_word_rule_is_for_typos_only() -> None:
+    # A number of edits is the user's explicit choice: the whole allowance, anywhere.
+    code = "the network went down at work"
+    assert fires(code, "he network went down at work", tolerance=2)
+    assert fires(code, "network went down at work", tolerance=3)
+    # Transliterated (chat keys): a word may be spelt by another convention ("fir" for
+    # "phir"), but not dropped.
+    hindi = "मेरा नीला छाता फिर से टूट गया"
+    assert fires(hindi, "mera nila chata fir se tut gya", transliterated=True)
+    assert not fires(hindi, "mera nila chata fir tut gya", transliterated=True)
+
+
+def test_a_lunate_sigma_reads_as_a_c() -> None:
+    # Greek "ϲ" looks like a Latin "c"; NFKC would make it σ, which folds to "o".
+    assert normalise("ϲan ϲat") == "can cat"
+    assert fires("can you feed the cat on thursday", "ϲan уou fҽed tհe ϲat on thuгѕdαу")
+    assert confusable_skeleton("ϲ") == "c"
+
+
 def test_the_config_key_reaches_the_detector() -> None:
     from detectors.codes import PhraseDetector
     from watcher.core.config import Code
@@ -511,8 +594,12 @@ def test_a_phrase_always_matches_itself_in_any_text(phrase: str, before: str, af
 _TARGETS = {
     "exact": 1.0, "case": 1.0, "punctuation": 1.0, "spacing": 1.0, "accents": 1.0,
     "emoji": 1.0, "lookalike": 1.0, "zero-width": 1.0, "negation": 1.0, "contraction": 1.0,
-    "typo-1": 0.95, "typo-2": 0.90, "join/split": 0.95, "misspelt": 0.90,
-    "lookalike-any": 0.90,
+    "join/split": 0.95, "lookalike-any": 0.90, "misspelt": 0.90,
+    # The issue's targets. A typo that replaces a letter and makes another common word ("sat"
+    # for "cat", "in" for "on") is refused: it cannot be told from the hard negatives, where
+    # that word was meant (detectors/phrase.py, the word rule); slips are forgiven. Measured on
+    # the benchmark (1,800 each) 96 % and 92 %, docs/benchmarks-phrase.md.
+    "typo-1": 0.95, "typo-2": 0.90,
 }
 
 
@@ -561,3 +648,226 @@ def test_transliterated_matching_survives_any_text(phrase: str, before: str, aft
     assert text[hit.start : hit.end] == hit.matched
     other = matcher.find(before + after)
     assert other is None or (before + after)[other.start : other.end] == other.matched
+
+
+# One whole word of a code changed: code words use these letters, other words the rest, so a
+# changed word is never a typo of the word it replaces (no letter in common).
+_CODE_WORD = st.text("abcdefghjkm", min_size=1, max_size=9)
+_OTHER_WORD = st.text("noprstuvwxyz", min_size=1, max_size=9)
+_CODE = st.lists(_CODE_WORD, min_size=2, max_size=6).filter(
+    lambda words: max_edits_for(" ".join(words)) > 0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_CODE, _OTHER_WORD, st.integers(0, 10), st.sampled_from(["replace", "add", "remove"]))
+def test_a_whole_word_changed_never_matches(words: list[str], other: str, at: int, how: str
+                                            ) -> None:
+    changed = list(words)
+    if how == "replace":
+        changed[at % len(words)] = other
+    elif how == "add":  # between two words: at either end the code itself is still there
+        changed.insert(1 + at % (len(words) - 1), other)
+    else:
+        del changed[at % len(words)]
+    code = " ".join(words)
+    assert not fires(code, " ".join(changed))
+    assert not fires(code, f"so. {' '.join(changed)} ok")
+
+
+@settings(max_examples=400, deadline=None)
+@given(_CODE, st.text("abcdefghjkm", min_size=6, max_size=12), st.integers(0, 10),
+       st.integers(1, 10), st.sampled_from(["drop", "double", "swap", "replace"]),
+       st.sampled_from("abcdefghjkm"))
+def test_one_letter_typo_in_a_long_word_still_matches(
+        words: list[str], long_word: str, where: int, at: int, how: str, letter: str) -> None:
+    place = where % len(words)
+    words = [*words[:place], long_word, *words[place:]]
+    i = at % (len(long_word) - 1)
+    if how == "drop":
+        typed = long_word[:i] + long_word[i + 1 :]
+    elif how == "double":
+        typed = long_word[: i + 1] + long_word[i:]
+    elif how == "swap":
+        typed = long_word[:i] + long_word[i + 1] + long_word[i] + long_word[i + 2 :]
+    else:
+        typed = long_word[:i] + letter + long_word[i + 1 :]
+    code = " ".join(words)
+    text = " ".join([*words[:place], typed, *words[place + 1 :]])
+    assert max_edits_for(code) > 0
+    assert fires(code, f"well. {text}, ok")
+
+
+# --- the word rule against real words (wordfreq is the oracle here, not detectors) ------------
+
+# Real codes, one per language with spaces (benchmarks/corpora/phrase_chat.py has the same).
+_REAL_CODES = {
+    "en": "the network went down at work",
+    "es": "se me olvidó comprar leche otra vez",
+    "fr": "la machine à laver est encore en panne",
+    "de": "unser Kühlschrank ist schon wieder kaputt",
+    "pl": "mój niebieski parasol znowu się zepsuł",
+    "tr": "mavi şemsiyem yine kırıldı",
+    "vi": "tủ lạnh nhà tôi lại bị hỏng rồi",
+    "ru": "у нас опять сломался холодильник",
+    "el": "ξέχασα να ταΐσω τη γάτα πάλι",
+    "ar": "نسيت شراء الحليب مرة أخرى",
+    "hi": "मेरा नीला छाता फिर से टूट गया",
+}
+
+
+def _zipf(word: str, lang: str) -> float:
+    import wordfreq
+
+    return float(wordfreq.zipf_frequency(word, lang))
+
+
+@cache
+def _word_forms(lang: str) -> frozenset[str]:
+    """Every word of the language from zipf 3, as the matcher compares it: normalised, with i
+    and l as one letter (so Turkish "kılıdı" typed for "kırıldı" reads as "kilidi", a word)."""
+    import wordfreq
+
+    return frozenset(normalise(w).replace("l", "i")
+                     for w, f in wordfreq.get_frequency_dict(lang).items() if f >= 1e-6)
+
+
+@cache
+def _any_word_forms() -> frozenset[str]:
+    import wordfreq
+
+    return frozenset().union(*(_word_forms(lang) for lang in wordfreq.available_languages()))
+
+
+def _one_slip(meant: str, typed: str) -> bool:
+    """A letter dropped, one doubled, or two neighbours swapped (written apart from
+    phrase_words, which this checks)."""
+    drops = {meant[:i] + meant[i + 1 :] for i in range(len(meant))}
+    doubles = {meant[:i] + meant[i] + meant[i:] for i in range(len(meant))}
+    swaps = {meant[:i] + meant[i + 1] + meant[i] + meant[i + 2 :] for i in range(len(meant) - 1)}
+    return typed in drops | doubles | swaps
+
+
+def test_preload_reads_the_word_lists_of_the_codes_scripts() -> None:
+    # The lists take seconds to read: build_detectors reads them at start for the scripts of
+    # the "typos" phrase codes, so that the first alarm does not wait for them.
+    from detectors import phrase_words
+
+    assert phrase_words.scripts_in(["у нас 12", "🌻"]) == {"CYRILLIC", "LATIN"}
+    assert phrase_words.scripts_in(["🌻🌻", "12"]) == set()
+    # A Greek code is also compared through its Latin look-alike skeleton.
+    greek = phrase_words.scripts_in(["ξέχασα να ταΐσω τη γάτα πάλι"])
+    assert greek == {"GREEK", "LATIN"}
+    phrase_words._language.cache_clear()
+    phrase_words._language_of.cache_clear()
+    phrase_words.preload(greek | {"NO SUCH SCRIPT"})
+    loaded = phrase_words._language.cache_info()
+    assert loaded.currsize > 1
+    assert fires("ξέχασα να ταΐσω τη γάτα πάλι", "ξέχασα να ταΐσω τη γάτα πλάι")
+    assert not fires("ξέχασα να ταΐσω τη γάτα πάλι", "ξέχασα να ταΐσω το γάτα πάλι")
+    # Judging Greek typos read no further list.
+    assert phrase_words._language.cache_info().misses == loaded.misses
+
+
+def _top_words(lang: str) -> list[str]:
+    import wordfreq
+
+    return [w for w in wordfreq.top_n_list(lang, 3000) if w.isalpha()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_REAL_CODES)), st.integers(0, 10), st.data())
+def test_one_common_word_for_another_never_matches(lang: str, at: int, data: st.DataObject
+                                                   ) -> None:
+    # Another common word of the code's language in place of one of its words, no rarer than
+    # it by RARER_BY (phrase_words forgives only a word much rarer than the one it stands
+    # for, as a typo): a different sentence, never a match.
+    from detectors.phrase_words import RARER_BY, RARER_BY_CHANGED
+
+    code = _REAL_CODES[lang]
+    words = code.split()
+    i = at % len(words)
+    floor = _zipf(words[i], lang) - min(RARER_BY, RARER_BY_CHANGED)
+    other = data.draw(st.sampled_from([w for w in _top_words(lang) if _zipf(w, lang) >= floor]))
+    assume(normalise(other) != normalise(words[i]))
+    # A slip of the finger that leaves two letters is forgiven whatever it spells (SLIP_KEEPS):
+    # "fed" for "feed" is a typo here, and so, by design, is "на" for "нас".
+    assume(not _one_slip(normalise(words[i]), normalise(other)) or len(normalise(other)) < 2)
+    changed = " ".join([*words[:i], other, *words[i + 1 :]])
+    assert not fires(code, changed)
+    assert not fires(code, f"ok. {changed}!")
+    assert not fires(code, changed, transliterated=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_REAL_CODES)), st.integers(0, 10), st.booleans(), st.data())
+def test_a_whole_word_lost_or_added_never_matches(lang: str, at: int, add: bool,
+                                                  data: st.DataObject) -> None:
+    code = _REAL_CODES[lang]
+    words = code.split()
+    if add:  # between two words: at either end the code itself is still there
+        other = data.draw(st.sampled_from(_top_words(lang)))
+        cut = 1 + at % (len(words) - 1)
+        # A word typed twice ("у у нас") still holds the code: not a word added.
+        assume(normalise(other) not in (normalise(words[cut - 1]), normalise(words[cut])))
+        changed = [*words[:cut], other, *words[cut:]]
+    else:
+        changed = [w for j, w in enumerate(words) if j != at % len(words)]
+    assert not fires(code, " ".join(changed))
+    # In a text (a number is a word, never a typo: "so." before "me olvidó" would be a fair
+    # typo of the "se" that was dropped).
+    assert not fires(code, f"12:30 {' '.join(changed)}!!")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_REAL_CODES)), st.integers(0, 10), st.integers(0, 20),
+       st.sampled_from(["drop", "double", "swap", "replace"]), st.integers(0, 20))
+def test_a_one_letter_typo_that_makes_no_word_still_matches(
+        lang: str, which: int, at: int, how: str, pick: int) -> None:
+    code = _REAL_CODES[lang]
+    words = code.split()
+    long_words = [j for j, w in enumerate(words) if len(w) >= 5]
+    assume(long_words)
+    j = long_words[which % len(long_words)]
+    word = words[j]
+    i = at % (len(word) - 1)
+    if how == "drop":
+        typed = word[:i] + word[i + 1 :]
+    elif how == "double":
+        typed = word[: i + 1] + word[i:]
+    elif how == "swap":
+        typed = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    else:
+        letters = sorted(set(code.replace(" ", "")))
+        typed = word[:i] + letters[pick % len(letters)] + word[i + 1 :]
+    # A non-word: nothing in the language's lists reads the same once normalised; for a
+    # replaced letter (not a slip of the finger), nothing in any language's lists
+    # (phrase_words judges such a change in every language of the script).
+    assume(normalise(typed) != normalise(word))
+    form = normalise(typed).replace("l", "i")
+    assume(form not in (_any_word_forms() if how == "replace" else _word_forms(lang)))
+    text = " ".join([*words[:j], typed, *words[j + 1 :]])
+    assert fires(code, f"well. {text}, ok")
+
+
+def test_build_detectors_preloads_the_lists_of_typos_codes(tmp_path: Path) -> None:
+    # The watcher reads the lists at start (detectors/codes.py), not on the first alarm: after
+    # build_detectors, judging a typo of the Greek code reads no list.
+    from detectors import phrase_words
+    from detectors.codes import build_detectors
+    from tests.conftest import write_config
+    from watcher.core.config import load
+
+    greek = "ξέχασα να ταΐσω τη γάτα πάλι"
+    path = write_config(tmp_path, extra=f"""
+        [codes.cat]
+        person = "sam"
+        phrase = ["{greek}"]
+        playbook = "check-on-me"
+        """)
+    phrase_words._language.cache_clear()
+    phrase_words._language_of.cache_clear()
+    build_detectors(load(path, environ={}))
+    loaded = phrase_words._language.cache_info()
+    assert loaded.currsize > 1
+    assert fires(greek, "ξέχασα να ταΐσω τη γάτα πάιλ")
+    assert phrase_words._language.cache_info().misses == loaded.misses
