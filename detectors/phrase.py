@@ -72,10 +72,13 @@ def max_edits_for(phrase: str, tolerance: str | int = "typos") -> int:
         return 0
     if tolerance != "typos":
         raise ValueError(f"tolerance must be 'exact', 'typos' or an int, not {tolerance!r}")
-    # Han characters and kana are not counted: one of them is a word or a syllable, so a
-    # "typo" there is a different word ("我的蓝色雨伞" blue umbrella, "红色" red). Chinese and
-    # Japanese codes are therefore exact under "typos", unless they carry enough other letters.
-    length = sum(1 for ch in normalise(phrase) if ch != " " and not _ideographic(ch))
+    # Letters of scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar) are not
+    # counted. A Han character or a kana is a word or a syllable, so a "typo" there is a
+    # different word ("我的蓝色雨伞" blue umbrella, "红色" red). In Thai and its neighbours
+    # there are no word edges to tell a slip inside a word from a changed word ("ร่ม"
+    # umbrella, "รถ" car: two edits). Codes in those scripts are therefore exact under
+    # "typos", unless they carry enough other letters.
+    length = sum(1 for ch in normalise(phrase) if ch != " " and not _unspaced(ch))
     if length >= _TWO_EDITS_FROM:
         return 2
     return 1 if length >= _ONE_EDIT_FROM else 0

@@ -433,14 +433,19 @@ def test_traditional_and_simplified_chinese_are_one_code() -> None:
     assert fires("我的藍色雨傘又壞了", "我的蓝色雨伞又坏了", tolerance="exact")
 
 
-def test_chinese_and_japanese_typos_are_different_words() -> None:
+def test_typos_in_scripts_without_spaces_are_different_words() -> None:
     # One character is a word: "typos" forgives nothing there, an int tolerance still does.
     assert max_edits_for("我的蓝色雨伞又坏了") == 0
     assert max_edits_for("青い傘がまた壊れた") == 0
     assert not fires("我的蓝色雨伞又坏了", "我的红色雨伞又坏了")  # red, not blue
     assert not fires("青い傘がまた壊れた", "赤い傘がまた壊れた")  # red, not blue
     assert fires("我的蓝色雨伞又坏了", "我的蓝色雨伞坏了", tolerance=1)
-    assert max_edits_for("ร่มสีฟ้าของฉันพังอีกแล้ว") == 2  # Thai letters are letters
+    # Thai has no word edges either: "ร่ม" (umbrella) and "รถ" (car) are two edits apart, so
+    # under "typos" a Thai code is exact (issue #20's Thai hard negative fired before).
+    assert max_edits_for("ร่มสีฟ้าของฉันพังอีกแล้ว") == 0
+    assert not fires("ร่มสีฟ้าของฉันพังอีกแล้ว", "รถสีฟ้าของฉันพังอีกแล้ว")  # car, not umbrella
+    assert fires("ร่มสีฟ้าของฉันพังอีกแล้ว", "วันนี้ร่มสีฟ้าของฉันพังอีกแล้วค่ะ")
+    assert fires("ร่มสีฟ้าของฉันพังอีกแล้ว", "รมสีฟ้าของฉันพังอีกแล้ว", tolerance=1)
 
 
 def test_whole_words_in_scripts_without_spaces() -> None:
