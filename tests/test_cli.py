@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,13 @@ def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
             main([command, "--help"])
         assert info.value.code == 0
         assert "--config" in capsys.readouterr().out
+
+
+def test_python_dash_m_watcher_is_the_watcher_command(tmp_path: Path) -> None:
+    """`python -m watcher` runs the same CLI (a config error is one line and exit code 2)."""
+    done = subprocess.run([sys.executable, "-m", "watcher", "check", "--config",
+                           str(tmp_path / "missing.toml")], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("config file not found"), done.stderr
+    assert "Traceback" not in done.stderr
